@@ -1,0 +1,453 @@
+"""The SWIM + Lifeguard protocol core, free of I/O: bytes and time in, effects out.
+
+`Membership` owns the member table, probing (ping, ping-req via k members, suspicion, dead), refutation,
+piggybacked dissemination and the push-pull schedule. Callers feed it datagrams (`receive`) and the passage
+of time (`advance`), and drain `outbox` for what to send. The same core runs over real UDP (gossip.cluster)
+and inside the deterministic simulator (gossip.simnet), so the simulation tests the real protocol.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from gossip.awareness import Awareness
+from gossip.broadcast import BroadcastQueue
+from gossip.config import GossipConfig
+from gossip.envelope import OVERHEAD, Authenticator, seal
+from gossip.errors import CertificateError, SignatureError, WireError
+from gossip.members import MemberState, Merge, Outcome, Status, merge, needs_refute
+from gossip.signing import SigningKey
+from gossip.suspicion import Suspicion, expected_confirmations, timeout_bounds
+from gossip.timers import Timers
+from gossip.wire import (
+    MAX_DATAGRAM_BYTES, Ack, Address, Alive, Dead, Left, MemberNews, Message, Nack, NodeId, Ping, PingReq,
+    Suspect, decode_messages, encode_messages, encoded_size,
+)
+
+LIST_SLACK = 3  # msgpack array header for the body list
+
+
+@dataclass(frozen=True, slots=True)
+class LocalNode:
+    node: NodeId
+    name: str
+    addr: Address
+    labels: tuple[tuple[str, str], ...]
+    cert: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    addr: Address
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Run a push-pull anti-entropy exchange with the member at `addr` (over mutual TLS)."""
+
+    addr: Address
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEvent:
+    kind: str
+    """join | alive | suspect | dead | left | reap | refute"""
+    member: MemberState
+
+
+Effect = Send | Exchange | MemberEvent
+
+
+@dataclass(slots=True)
+class _Probe:
+    target: NodeId
+    started: float
+    expected_nacks: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class _Relay:
+    requester: Address
+    requester_id: NodeId
+    seq: int
+
+
+@dataclass(slots=True)
+class _Peers:
+    """What we track about peers beyond SWIM state: who can verify us, and their last boot."""
+
+    knows_me: set[NodeId] = field(default_factory=set)
+    boots: dict[NodeId, int] = field(default_factory=dict)
+
+
+class Membership:
+    def __init__(self, *, config: GossipConfig, local: LocalNode, key: SigningKey, auth: Authenticator,
+                 boot: int, incarnation: int, rng: random.Random, now: float) -> None:
+        self.config = config
+        self.local = local
+        self._key = key
+        self._auth = auth
+        self._boot = boot
+        self._rng = rng
+        self._now = now
+        self._wall = 0.0
+        self.incarnation = incarnation
+        self.leaving = False
+        self.outbox: list[Effect] = []
+        self.stats: Counter[str] = Counter()
+        self._members: dict[NodeId, MemberState] = {local.node: self._self_state(now)}
+        self._timers = Timers()
+        self._broadcasts = BroadcastQueue(encoded_size)
+        self._awareness = Awareness(config.awareness_max)
+        self._suspicions: dict[NodeId, Suspicion] = {}
+        self._probes: dict[int, _Probe] = {}
+        self._relays: dict[int, _Relay] = {}
+        self._peers = _Peers()
+        self._order: list[NodeId] = []
+        self._order_at = 0
+        self._dgram_seq = 0
+        self._probe_seq = 0
+
+    # ---- public surface ------------------------------------------------------------------------------
+
+    def start(self, now: float, wall: float) -> None:
+        self._clock(now, wall)
+        self._broadcasts.queue(self.local.node, self._self_state(now).alive_news())
+        jitter = self._rng.random()
+        self._timers.set("probe", now + jitter * self.config.probe_interval_s, self._probe)
+        self._timers.set("gossip", now + jitter * self.config.gossip_interval_s, self._gossip)
+        self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
+        self._timers.set("reap", now + 10.0, self._reap)
+
+    def advance(self, now: float, wall: float) -> None:
+        self._clock(now, wall)
+        self._timers.run_due(now)
+
+    def next_deadline(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def members(self) -> list[MemberState]:
+        return sorted(self._members.values(), key=lambda m: (m.name, m.node))
+
+    def member(self, node: NodeId) -> MemberState | None:
+        return self._members.get(node)
+
+    @property
+    def awareness(self) -> int:
+        return self._awareness.score
+
+    def receive(self, data: bytes, src: Address, now: float, wall: float) -> None:
+        """Handle one datagram; anything bad is counted under stats['drop_<reason>'] and dropped."""
+        self._clock(now, wall)
+        self.stats["recv_datagrams"] += 1
+        self.stats["recv_bytes"] += len(data)
+        try:
+            opened = self._auth.open(data, wall)
+            if opened.sender == self.local.node:
+                raise SignatureError("from_self")
+            messages = decode_messages(opened.body)
+        except SignatureError as exc:
+            self.stats[f"drop_{exc.reason}"] += 1
+            return
+        except WireError:
+            self.stats["drop_malformed"] += 1
+            return
+        if self._peers.boots.get(opened.sender) != opened.boot:
+            self._peers.boots[opened.sender] = opened.boot
+            self._peers.knows_me.discard(opened.sender)  # a restarted peer forgot our key
+        for message in messages:
+            self._handle(message, opened.sender, src)
+
+    def snapshot(self) -> list[MemberState]:
+        """Our full view, for a push-pull exchange."""
+        return list(self._members.values())
+
+    def merge_remote(self, states: list[MemberState], peer: NodeId | None, now: float, wall: float) -> None:
+        """Merge a peer's full view (push-pull); a peer's 'dead' only makes us suspect (memberlist)."""
+        self._clock(now, wall)
+        if peer is not None:
+            self._peers.knows_me.add(peer)
+        for state in states:
+            if state.node != self.local.node and not self._trusted_cert(state):
+                continue
+            news: MemberNews
+            if state.status == Status.ALIVE:
+                news = state.alive_news()
+            elif state.status == Status.LEFT:
+                news = Left(state.node, state.incarnation)
+            else:
+                if state.node not in self._members and state.node != self.local.node:
+                    continue
+                news = Suspect(state.node, state.incarnation, self.local.node)
+            self._apply(news, state.cert)
+
+    def leave(self, now: float, wall: float) -> None:
+        """Announce a graceful leave to every live member directly, and keep it queued for gossip."""
+        self._clock(now, wall)
+        self.leaving = True
+        news = Left(self.local.node, self.incarnation)
+        self._members[self.local.node] = self._self_state(now, Status.LEFT)
+        self._broadcasts.queue(self.local.node, news)
+        for member in self._live_members():
+            self._send(member.addr, [news], member.node)
+
+    # ---- receiving -----------------------------------------------------------------------------------
+
+    def _handle(self, message: Message, sender: NodeId, src: Address) -> None:
+        match message:
+            case Ping(seq, target):
+                if target == self.local.node:
+                    self._send(src, [Ack(seq)], sender)
+                else:
+                    self.stats["drop_misdirected"] += 1
+            case PingReq(seq, target, target_addr):
+                self._relay(seq, target, target_addr, sender, src)
+            case Ack(seq):
+                self._on_ack(seq, sender)
+            case Nack(seq):
+                if (probe := self._probes.get(seq)) is not None:
+                    probe.nacks += 1
+            case Alive() | Suspect() | Dead() | Left():
+                self._apply(message)
+
+    def _on_ack(self, seq: int, sender: NodeId) -> None:
+        if (probe := self._probes.pop(seq, None)) is not None:
+            if probe.target == sender:
+                self._peers.knows_me.add(sender)
+            self._awareness.apply(-1)
+            self._timers.cancel(f"probe-timeout:{seq}")
+            self._timers.cancel(f"probe-final:{seq}")
+        elif (relay := self._relays.pop(seq, None)) is not None:
+            self._timers.cancel(f"relay:{seq}")
+            self._send(relay.requester, [Ack(relay.seq)], relay.requester_id)
+
+    def _relay(self, seq: int, target: NodeId, target_addr: Address, sender: NodeId, src: Address) -> None:
+        own = self._next_probe_seq()
+        self._relays[own] = _Relay(src, sender, seq)
+        self._send(target_addr, [Ping(own, target)], target)
+        self._timers.set(f"relay:{own}", self._now + self.config.probe_timeout_s,
+                         functools.partial(self._relay_expired, own))
+
+    def _relay_expired(self, own: int, now: float) -> None:
+        if (relay := self._relays.pop(own, None)) is not None:
+            self._send(relay.requester, [Nack(relay.seq)], relay.requester_id)
+
+    # ---- merging news --------------------------------------------------------------------------------
+
+    def _apply(self, news: MemberNews, cert: bytes = b"") -> None:
+        if news.node == self.local.node:
+            self._about_me(news)
+            return
+        current = self._members.get(news.node)
+        result = merge(current, news, self._now)
+        if result.outcome is Outcome.CONFIRMED and isinstance(news, Suspect):
+            self._confirm(news)
+        elif result.outcome is Outcome.APPLIED:
+            if cert and result.state is not None:
+                result = Merge(result.outcome, replace(result.state, cert=cert))
+            self._applied(news, current, result)
+
+    def _trusted_cert(self, state: MemberState) -> bool:
+        """Learn the key in a push-pull state's certificate, if our CA issued it for that node."""
+        if not state.cert:
+            return True
+        try:
+            node_cert = self._auth.learn(state.cert, self._wall)
+        except CertificateError:
+            self.stats["drop_untrusted_cert"] += 1
+            return False
+        if node_cert.node_id != state.node:
+            self.stats["drop_forged"] += 1
+            return False
+        return True
+
+    def _applied(self, news: MemberNews, before: MemberState | None, result: Merge) -> None:
+        state = result.state
+        assert state is not None
+        self._members[state.node] = state
+        self._broadcasts.queue(state.node, news)
+        if state.status != Status.SUSPECT:
+            self._end_suspicion(state.node)
+        if state.status == Status.ALIVE:
+            if before is None or before.status in (Status.DEAD, Status.LEFT):
+                self._add_to_order(state.node)
+            kind = "join" if before is None else "alive" if before.status != Status.ALIVE else ""
+        elif state.status == Status.SUSPECT:
+            self._start_suspicion(state, news)
+            kind = "suspect"
+        else:
+            kind = state.status.label
+        if kind:
+            self.outbox.append(MemberEvent(kind, state))
+
+    def _about_me(self, news: MemberNews) -> None:
+        if not needs_refute(self.incarnation, news, self.leaving):
+            return
+        self.incarnation = news.incarnation + 1
+        if not isinstance(news, Alive):
+            self._awareness.apply(1)  # others think we are slow: we may well be (Lifeguard §3)
+        state = self._self_state(self._now)
+        self._members[self.local.node] = state
+        self._broadcasts.queue(self.local.node, state.alive_news())
+        self.stats["refutes"] += 1
+        self.outbox.append(MemberEvent("refute", state))
+        # Gossip the refutation now rather than at the next tick: the suspicion clock is already running.
+        self._timers.set("gossip", self._now, self._gossip)
+
+    # ---- suspicion -----------------------------------------------------------------------------------
+
+    def _start_suspicion(self, state: MemberState, news: MemberNews) -> None:
+        n = len(self._members)
+        minimum, maximum = timeout_bounds(n, self.config)
+        suspicion = Suspicion(state.incarnation, self._now, expected_confirmations(n, self.config),
+                              minimum, maximum)
+        if isinstance(news, Suspect) and news.by != self.local.node:
+            suspicion.confirm(news.by)
+        self._suspicions[state.node] = suspicion
+        self._timers.set(f"suspect:{state.node}", suspicion.deadline,
+                         functools.partial(self._suspicion_expired, state.node))
+
+    def _confirm(self, news: Suspect) -> None:
+        suspicion = self._suspicions.get(news.node)
+        if suspicion is None or not suspicion.confirm(news.by):
+            return
+        self._broadcasts.queue(news.node, news)  # so others count this confirmation too
+        self._timers.set(f"suspect:{news.node}", suspicion.deadline,
+                         functools.partial(self._suspicion_expired, news.node))
+
+    def _end_suspicion(self, node: NodeId) -> None:
+        if self._suspicions.pop(node, None) is not None:
+            self._timers.cancel(f"suspect:{node}")
+
+    def _suspicion_expired(self, node: NodeId, now: float) -> None:
+        suspicion = self._suspicions.pop(node, None)
+        state = self._members.get(node)
+        if suspicion is None or state is None or state.status != Status.SUSPECT:
+            return
+        self._apply(Dead(node, state.incarnation, self.local.node))
+
+    # ---- probing (SWIM §3 with Lifeguard §3) ----------------------------------------------------------
+
+    def _probe(self, now: float) -> None:
+        self._timers.set("probe", now + self._awareness.scale(self.config.probe_interval_s), self._probe)
+        target = self._next_target()
+        if target is None:
+            return
+        seq = self._next_probe_seq()
+        self._probes[seq] = _Probe(target.node, now)
+        buddy = target.node if target.status == Status.SUSPECT else None
+        self._send(target.addr, [Ping(seq, target.node)], target.node, buddy=buddy)
+        self._timers.set(f"probe-timeout:{seq}", now + self._awareness.scale(self.config.probe_timeout_s),
+                         functools.partial(self._probe_indirect, seq))
+
+    def _probe_indirect(self, seq: int, now: float) -> None:
+        probe = self._probes.get(seq)
+        target = self._members.get(probe.target) if probe else None
+        if probe is None or target is None:
+            return
+        helpers = [m for m in self._live_members() if m.node != target.node and m.status == Status.ALIVE]
+        for helper in self._rng.sample(helpers, min(self.config.indirect_checks, len(helpers))):
+            self._send(helper.addr, [PingReq(seq, target.node, target.addr)], helper.node)
+            probe.expected_nacks += 1
+        deadline = probe.started + self._awareness.scale(self.config.probe_interval_s)
+        self._timers.set(f"probe-final:{seq}", max(deadline, now), functools.partial(self._probe_failed, seq))
+
+    def _probe_failed(self, seq: int, now: float) -> None:
+        probe = self._probes.pop(seq, None)
+        if probe is None:
+            return
+        missed = probe.expected_nacks - probe.nacks if probe.expected_nacks else 1
+        self._awareness.apply(max(0, missed))
+        target = self._members.get(probe.target)
+        if target is not None and target.status == Status.ALIVE:
+            self.stats["suspicions_raised"] += 1
+            self._apply(Suspect(target.node, target.incarnation, self.local.node))
+
+    def _next_target(self) -> MemberState | None:
+        for _ in range(2):
+            while self._order_at < len(self._order):
+                node = self._order[self._order_at]
+                self._order_at += 1
+                member = self._members.get(node)
+                if member is not None and member.status in (Status.ALIVE, Status.SUSPECT):
+                    return member
+            self._order = [m.node for m in self._live_members()]
+            self._rng.shuffle(self._order)
+            self._order_at = 0
+        return None
+
+    def _add_to_order(self, node: NodeId) -> None:
+        # A random position keeps the round robin's bound on time-to-first-probe (SWIM §4.3).
+        self._order.insert(self._rng.randint(self._order_at, len(self._order)), node)
+
+    # ---- dissemination and anti-entropy --------------------------------------------------------------
+
+    def _gossip(self, now: float) -> None:
+        self._timers.set("gossip", now + self.config.gossip_interval_s, self._gossip)
+        if not self._broadcasts:
+            return
+        recent = [m for m in self._members.values() if m.node != self.local.node and (
+            m.status in (Status.ALIVE, Status.SUSPECT) or now - m.since < self.config.gossip_to_dead_s)]
+        for member in self._rng.sample(recent, min(self.config.gossip_nodes, len(recent))):
+            self._send(member.addr, [], member.node)
+
+    def _push_pull(self, now: float) -> None:
+        self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
+        live = [m for m in self._live_members() if m.status == Status.ALIVE]
+        if live:
+            self.outbox.append(Exchange(self._rng.choice(live).addr))
+
+    def _push_pull_delay(self) -> float:
+        period = self.config.push_pull_period_s(len(self._members))
+        return period * (0.5 + self._rng.random())  # stagger so the cluster does not sync in lock step
+
+    def _reap(self, now: float) -> None:
+        self._timers.set("reap", now + 10.0, self._reap)
+        for member in list(self._members.values()):
+            gone = member.status in (Status.DEAD, Status.LEFT)
+            if gone and now - member.since > self.config.reap_dead_s:
+                del self._members[member.node]
+                self._auth.forget(member.node)
+                self._peers.boots.pop(member.node, None)
+                self.outbox.append(MemberEvent("reap", member))
+
+    # ---- sending -------------------------------------------------------------------------------------
+
+    def _send(self, addr: Address, primary: list[Message], dest: NodeId | None, *,
+              buddy: NodeId | None = None) -> None:
+        cert = b"" if dest in self._peers.knows_me else self.local.cert
+        used = OVERHEAD + len(cert) + LIST_SLACK + sum(encoded_size(m) for m in primary)
+        news = self._broadcasts.take(MAX_DATAGRAM_BYTES - used, self.config.retransmit_limit(
+            len(self._members)), first=buddy)
+        if not primary and not news:
+            return
+        self._dgram_seq += 1
+        data = seal(self._key, self._auth.tag, self.local.node, self._boot, self._dgram_seq,
+                    int(self._wall * 1000), cert, encode_messages(primary + news))
+        self.stats["sent_datagrams"] += 1
+        self.stats["sent_bytes"] += len(data)
+        self.stats["max_datagram_bytes"] = max(self.stats["max_datagram_bytes"], len(data))
+        self.outbox.append(Send(addr, data))
+
+    # ---- small helpers -------------------------------------------------------------------------------
+
+    def _clock(self, now: float, wall: float) -> None:
+        self._now, self._wall = now, wall
+
+    def _next_probe_seq(self) -> int:
+        self._probe_seq += 1
+        return self._probe_seq
+
+    def _live_members(self) -> list[MemberState]:
+        return [m for m in self._members.values()
+                if m.node != self.local.node and m.status in (Status.ALIVE, Status.SUSPECT)]
+
+    def _self_state(self, now: float, status: Status = Status.ALIVE) -> MemberState:
+        local = self.local
+        return MemberState(local.node, local.name, local.addr, self.incarnation, status, local.labels,
+                           local.cert, now)

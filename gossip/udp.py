@@ -1,0 +1,92 @@
+"""Real UDP for the gossip core, via asyncio-dgram (the only module that imports it).
+
+Sends go through a bounded queue drained by one task (asyncio-dgram's send waits for the socket to drain),
+so the synchronous core never blocks; when the queue is full the datagram is dropped and counted, as UDP
+would. Received datagrams are handed to the receiver callback one at a time, oversized ones dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import asyncio_dgram
+
+from gossip.transport import Receiver
+from gossip.wire import MAX_DATAGRAM_BYTES, Address
+
+log = logging.getLogger(__name__)
+
+
+class UdpTransport:
+    def __init__(self, stream: asyncio_dgram.aio.DatagramServer, *, queue_size: int = 1024) -> None:
+        self._stream = stream
+        self._outbox: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue(queue_size)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    async def bind(cls, addr: Address) -> UdpTransport:
+        stream = await asyncio_dgram.bind(addr)
+        return cls(stream)
+
+    @property
+    def local_addr(self) -> Address:
+        host, port = self._stream.sockname[:2]
+        return str(host), int(port)
+
+    def start(self, receiver: Receiver) -> None:
+        self._tasks = [asyncio.create_task(self._receive(receiver), name="udp-recv"),
+                       asyncio.create_task(self._send_loop(), name="udp-send")]
+
+    def send(self, data: bytes, addr: Address) -> None:
+        try:
+            self._outbox.put_nowait((data, addr))
+        except asyncio.QueueFull:
+            self.stats["udp_send_dropped"] += 1
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._stream.close()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait (bounded) until queued datagrams have been handed to the kernel, e.g. a leave notice."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._outbox.join()
+        except TimeoutError:
+            self.stats["udp_drain_timeout"] += 1
+
+    async def _receive(self, receiver: Receiver) -> None:
+        while True:
+            try:
+                data, src = await self._stream.recv()
+            except asyncio_dgram.TransportClosed:
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
+                self.stats["udp_recv_errors"] += 1
+                log.debug("udp receive error: %s", exc)
+                continue
+            if len(data) > MAX_DATAGRAM_BYTES:
+                self.stats["drop_oversize"] += 1
+                continue
+            try:
+                receiver(data, (str(src[0]), int(src[1])))
+            except Exception:  # a bug in handling one datagram must not stop the receive loop
+                self.stats["drop_handler_error"] += 1
+                log.exception("datagram handler failed")
+
+    async def _send_loop(self) -> None:
+        while True:
+            data, addr = await self._outbox.get()
+            try:
+                await self._stream.send(data, addr)
+            except OSError as exc:
+                self.stats["udp_send_errors"] += 1
+                log.debug("udp send to %s failed: %s", addr, exc)
+            except asyncio_dgram.TransportClosed:
+                return
+            finally:
+                self._outbox.task_done()

@@ -1,0 +1,178 @@
+"""The agent's lifecycle: obtain an identity (init dir, saved identity, or join), run gossip and the API,
+remember peers for the next start, and leave gracefully on shutdown.
+
+Built by node.main (the composition root), which hands it a clock and randomness; it owns no globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from typing import Any
+
+from gossip.clock import Clock
+from gossip.cluster import Cluster, Settings
+from gossip.errors import GossipError, JoinRefused, TokenError
+from gossip.identity import Identity, JoinToken, load_identity, next_boot, prepare_node, save_grant
+from gossip.joining import JoinUnreachable, request_join
+from gossip.members import MemberState, Status
+from gossip.snapshot import Snapshot, load_snapshot, save_snapshot
+from gossip.swim import MemberEvent
+from gossip.wire import Address
+from node.api import ApiServer
+from node.config import AgentConfig
+
+log = logging.getLogger("shoal.agent")
+
+REJOIN_INTERVAL_S = 5.0
+
+
+class AgentError(Exception):
+    """A reason the agent cannot start, for the operator (exit status 1)."""
+
+
+async def obtain_identity(config: AgentConfig, clock: Clock) -> Identity:
+    """The saved identity, or a new one obtained by joining through --join with --token."""
+    identity = load_identity(config.data_dir)
+    if identity is not None:
+        return identity
+    if not config.token or not config.join:
+        raise AgentError(f"data dir {config.data_dir} holds no cluster identity: run `shoal init --data "
+                         f"{config.data_dir}` for a new cluster, or pass --join ADDRESS --token TOKEN")
+    try:
+        token = JoinToken.parse(config.token)
+    except TokenError as exc:
+        raise AgentError(f"--token: {exc}") from None
+    node_id, key, name = prepare_node(config.data_dir, node_name=config.name)
+    causes = []
+    for seed in config.join:
+        try:
+            grant = await request_join(seed, token, node_id, key, name, timeout_s=config.gossip.tcp_timeout_s,
+                                       now_s=clock.wall())
+        except JoinRefused as exc:
+            raise AgentError(f"join refused by {seed[0]}:{seed[1]}: {exc}") from None
+        except JoinUnreachable as exc:
+            causes.append(str(exc))
+            continue
+        return save_grant(config.data_dir, grant)
+    raise AgentError("could not reach any member to join: " + "; ".join(causes))
+
+
+def advertise_address(config: AgentConfig) -> Address:
+    """--advertise, else a specific --bind IP, else the local address that routes to the first seed."""
+    if config.advertise:
+        return config.advertise
+    host, port = config.bind
+    if host not in ("0.0.0.0", "::"):
+        return config.bind
+    for seed in config.join:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(seed)  # a route lookup only: connect() on UDP sends nothing
+            return probe.getsockname()[0], port
+    raise AgentError("cannot tell which address to advertise: pass --advertise IP or --bind IP")
+
+
+class Agent:
+    def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random) -> None:
+        self.config = config
+        self.identity = identity
+        self._clock = clock
+        self._snapshot = load_snapshot(config.data_dir)
+        self._dirty = asyncio.Event()
+        settings = Settings(bind=config.bind, advertise=advertise_address(config), labels=config.labels,
+                            boot=next_boot(config.data_dir), incarnation=self._snapshot.incarnation + 1)
+        save_snapshot(config.data_dir, Snapshot(settings.incarnation, self._snapshot.peers))
+        self.cluster = Cluster(identity=identity, config=config.gossip, settings=settings, clock=clock,
+                               rng=rng, on_event=self._on_member_event)
+        self._api = ApiServer(self, *config.api)
+        self._rng = rng
+
+    @property
+    def name(self) -> str:
+        return self.identity.node_name
+
+    def members(self) -> list[MemberState]:
+        return self.cluster.members()
+
+    def join_token(self) -> str | None:
+        token = self.identity.token
+        return str(token) if token else None
+
+    def counters(self) -> dict[str, Any]:
+        counters: dict[str, Any] = self.cluster.counters()
+        counters["awareness"] = self.cluster.core.awareness
+        counters["incarnation"] = self.cluster.core.incarnation
+        return counters
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then leave the cluster gracefully."""
+        await self.cluster.start()
+        try:
+            await self._api.start()
+            log.info("agent started", extra={"fields": {
+                "node": self.name, "id": self.identity.node_id, "gossip": _fmt(self.config.bind),
+                "advertise": _fmt(self.cluster.core.local.addr), "api": _fmt(self.config.api)}})
+            async with asyncio.TaskGroup() as tasks:
+                rejoin = tasks.create_task(self._keep_joined(stop))
+                persist = tasks.create_task(self._persist_peers(stop))
+                await stop.wait()
+                rejoin.cancel()
+                persist.cancel()
+            log.info("leaving the cluster", extra={"fields": {"node": self.name}})
+            await self.cluster.leave()
+            self._save_snapshot()
+        finally:
+            await self._api.close()
+            await self.cluster.close()
+
+    async def _keep_joined(self, stop: asyncio.Event) -> None:
+        """Join the seeds (flags, then remembered peers); retry while we know no live member."""
+        seeds = list(self.config.join)
+        remembered = [p for p in self._snapshot.peers if p not in seeds]
+        self._rng.shuffle(remembered)
+        seeds += remembered
+        while seeds and not stop.is_set():
+            if self._alive_peers() or await self.cluster.join(seeds):
+                return
+            log.warning("no member answered; retrying", extra={"fields": {"seeds": len(seeds)}})
+            try:
+                await asyncio.wait_for(stop.wait(), REJOIN_INTERVAL_S)
+            except TimeoutError:
+                continue
+
+    async def _persist_peers(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._dirty.wait()
+            self._dirty.clear()
+            self._save_snapshot()
+            await asyncio.sleep(2.0)  # coalesce bursts of membership changes into one write
+
+    def _save_snapshot(self) -> None:
+        peers = tuple(m.addr for m in self._alive_peers())
+        if not peers:
+            peers = self._snapshot.peers  # keep the last known peers rather than forgetting them all
+        self._snapshot = Snapshot(self.cluster.core.incarnation, peers)
+        try:
+            save_snapshot(self.config.data_dir, self._snapshot)
+        except OSError as exc:
+            log.warning("cannot save snapshot", extra={"fields": {"error": exc}})
+
+    def _alive_peers(self) -> list[MemberState]:
+        me = self.identity.node_id
+        return [m for m in self.cluster.members() if m.node != me and m.status == Status.ALIVE]
+
+    def _on_member_event(self, event: MemberEvent) -> None:
+        m = event.member
+        level = logging.WARNING if event.kind in ("suspect", "dead") else logging.INFO
+        log.log(level, f"member {event.kind}", extra={"fields": {
+            "member": m.name, "id": m.node, "address": _fmt(m.addr), "incarnation": m.incarnation}})
+        self._dirty.set()
+
+
+def _fmt(addr: Address) -> str:
+    return f"{addr[0]}:{addr[1]}"
+
+
+__all__ = ["Agent", "AgentError", "GossipError", "obtain_identity"]

@@ -1,0 +1,55 @@
+"""The CLI's HTTP client for one node's API (aiohttp's client side, in this one module).
+
+Failures map onto SPEC.md's exit codes: a refusal from the node (4xx/5xx) is 1, no answer at all is 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+DEFAULT_HOST = "http://127.0.0.1:7947"
+TIMEOUT_S = 10.0
+
+
+class ClientError(Exception):
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def request(host: str, method: str, path: str, body: Any = None) -> Any:
+    return asyncio.run(_request(host.rstrip("/"), method, path, body))
+
+
+async def _request(host: str, method: str, path: str, body: Any) -> Any:
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.request(method, host + path, json=body) as response:
+            payload = await _payload(response)
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise ClientError(3, f"no answer from {host}: {exc or type(exc).__name__} "
+                             "(is the agent running? set SHOAL_HOST or --host)") from None
+    except aiohttp.InvalidURL:
+        raise ClientError(2, f"--host: {host!r} is not a URL like {DEFAULT_HOST}") from None
+    if response.status >= 400:
+        raise ClientError(1, _error_text(response.status, payload))
+    return payload
+
+
+async def _payload(response: aiohttp.ClientResponse) -> Any:
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return {"error": {"message": (await response.text())[:200]}}
+
+
+def _error_text(status: int, payload: Any) -> str:
+    err = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(err, dict):
+        field = f" (field {err['field']})" if err.get("field") else ""
+        return f"error {status}: {err.get('message', 'request refused')}{field}"
+    return f"error {status}: request refused"

@@ -1,0 +1,128 @@
+"""Agent configuration: command-line flags over an optional TOML file over defaults, validated up front.
+
+Errors name the setting, the value and what is allowed, so an operator can fix a bad flag or file at once.
+File format (every key optional):
+    [agent]   data, name, bind, advertise, api, join = [..], token, runtime, labels = {k = "v"}
+    [gossip]  profile = "lan" | "local", and any GossipConfig field (e.g. probe_interval_s = 1.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gossip.config import PRESETS, GossipConfig
+from gossip.wire import MAX_LABELS, MAX_NAME_LEN, Address
+
+GOSSIP_PORT = 7946
+API_PORT = 7947
+DEFAULT_DATA = Path("/var/lib/shoal")
+RUNTIMES = ("podman", "none")
+
+
+class ConfigError(ValueError):
+    """A setting with a bad value; the message names the setting, the value and what is allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    data_dir: Path = DEFAULT_DATA
+    name: str | None = None
+    bind: Address = ("0.0.0.0", GOSSIP_PORT)
+    advertise: Address | None = None
+    api: Address = ("127.0.0.1", API_PORT)
+    join: tuple[Address, ...] = ()
+    token: str | None = None
+    runtime: str = "podman"
+    labels: tuple[tuple[str, str], ...] = ()
+    gossip: GossipConfig = field(default_factory=GossipConfig.lan)
+
+
+def parse_address(text: str, *, setting: str, default_port: int) -> Address:
+    """'IP', 'IP:PORT' or '[v6]:PORT' -> (ip, port); ConfigError naming `setting` otherwise."""
+    text = text.strip()
+    if text.startswith("["):  # [v6]:port
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    port_text = port_text or str(default_port)
+    try:
+        ipaddress.ip_address(host)
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{setting}: {text!r} is not IP[:PORT] (e.g. 198.18.0.11:{default_port})") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{setting}: port {port} is outside 0-65535")
+    return host, port
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or len(key) > MAX_NAME_LEN or len(value) > MAX_NAME_LEN:
+        raise ConfigError(f"label: {text!r} must be KEY=VALUE, each at most {MAX_NAME_LEN} characters")
+    return key, value
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+
+
+def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
+    """Merge flags (None = not given) over the file's [agent] table; validate everything."""
+    unknown = set(file) - {"agent", "gossip"}
+    if unknown:
+        raise ConfigError(f"config file: unknown table(s) {sorted(unknown)}; allowed: [agent], [gossip]")
+    agent = dict(file.get("agent", {}))
+    allowed = {"data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels"}
+    if bad := set(agent) - allowed:
+        raise ConfigError(f"config file: unknown [agent] key(s) {sorted(bad)}; allowed: {sorted(allowed)}")
+    merged = {**agent, **{k: v for k, v in flags.items() if v not in (None, (), [])}}
+    runtime = str(merged.get("runtime", "podman"))
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime: {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    labels = merged.get("labels", ())
+    pairs = tuple(parse_label(f"{k}={v}") for k, v in labels.items()) if isinstance(labels, dict) \
+        else tuple(parse_label(x) for x in labels)
+    if len(pairs) > MAX_LABELS:
+        raise ConfigError(f"label: at most {MAX_LABELS} labels, got {len(pairs)}")
+    return AgentConfig(
+        data_dir=Path(merged.get("data", DEFAULT_DATA)),
+        name=merged.get("name"),
+        bind=parse_address(str(merged.get("bind", "0.0.0.0")), setting="bind", default_port=GOSSIP_PORT),
+        advertise=parse_address(str(merged["advertise"]), setting="advertise", default_port=GOSSIP_PORT)
+        if merged.get("advertise") else None,
+        api=parse_address(str(merged.get("api", "127.0.0.1")), setting="api", default_port=API_PORT),
+        join=tuple(parse_address(str(j), setting="join", default_port=GOSSIP_PORT)
+                   for j in merged.get("join", ())),
+        token=merged.get("token"),
+        runtime=runtime,
+        labels=tuple(sorted(dict(pairs).items())),
+        gossip=_gossip(file.get("gossip", {})),
+    )
+
+
+def _gossip(table: dict[str, Any]) -> GossipConfig:
+    values = dict(table)
+    profile = str(values.pop("profile", "lan"))
+    if profile not in PRESETS:
+        raise ConfigError(f"gossip.profile: {profile!r} is not one of {', '.join(PRESETS)}")
+    base = PRESETS[profile]()
+    known = {f.name for f in dataclasses.fields(GossipConfig)}
+    if bad := set(values) - known:
+        raise ConfigError(f"config file: unknown [gossip] key(s) {sorted(bad)}; allowed: {sorted(known)}")
+    try:
+        return base.replace(**values)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config file [gossip]: {exc}") from None

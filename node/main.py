@@ -1,0 +1,52 @@
+"""Composition root: the only place that builds concrete objects (clock, randomness, event loop).
+
+`run()` is the `shoal` console script. `serve()` runs an agent: it picks uvloop, installs the signal
+handlers that turn SIGTERM/SIGINT into a graceful leave, and maps startup failures to exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import sys
+
+import uvloop
+
+from node import logs
+from node.agent import Agent, AgentError, obtain_identity
+from node.cli import cli
+from node.config import AgentConfig
+
+log = logging.getLogger("shoal")
+
+
+async def _main(config: AgentConfig) -> None:
+    from gossip.clock import LoopClock
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    clock = LoopClock(loop)
+    identity = await obtain_identity(config, clock)
+    agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom())
+    await agent.run(stop)
+
+
+def serve(config: AgentConfig, log_level: str) -> int:
+    logs.setup(log_level)
+    try:
+        uvloop.run(_main(config))
+    except AgentError as exc:
+        print(f"shoal agent: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"shoal agent: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> None:
+    cli(prog_name="shoal", obj={"serve": serve})

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what Shoal's demo and tests need on a Debian/Ubuntu host, idempotently:
+# system packages (iproute2, nftables; serf for the gossip benchmark) and a Python venv in .venv with
+# Shoal installed from this checkout (non-editable, as an operator would install it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for pkg in iproute2 nftables serf python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "install.sh: run as root to install ${need[*]}" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q ".[test]"
+echo "install.sh: ready ($(.venv/bin/shoal --help >/dev/null && echo shoal ok))"
