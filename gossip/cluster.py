@@ -150,10 +150,10 @@ class Cluster:
             states = decode_states(body.get("members"), self._clock.now())
         except WireError as exc:
             raise RequestRefused(f"malformed member list: {exc}", code="malformed") from exc
-        reply = {"members": encode_states(self.core.snapshot())}
         if self._driver is not None:
             self._driver.merge_remote(states, peer.node_id)
-        return reply
+        # Reply after merging, so a refutation our merge just caused travels back in this exchange.
+        return {"members": encode_states(self.core.snapshot())}
 
 
 def _peer_node(cert_der: bytes | None, identity: Identity, wall: float) -> str | None:

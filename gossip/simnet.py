@@ -145,8 +145,8 @@ class SimHost:
         def at_peer() -> None:
             if peer.driver is None or peer.down:
                 return
-            theirs = peer.driver.core.snapshot()
             peer.driver.merge_remote(mine, me)
+            theirs = peer.driver.core.snapshot()
             net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: self._when_running(
                 lambda: self.driver.merge_remote(theirs, peer.driver.core.local.node)
                 if self.driver and peer.driver else None))

@@ -397,10 +397,14 @@ class Membership:
             self._send(member.addr, [], member.node)
 
     def _push_pull(self, now: float) -> None:
+        """Anti-entropy with one member picked among the alive *and the dead*: exchanging views with a
+        member we think dead is how a healed partition finds its way back (Serf's reconnect): each side
+        learns the other thinks it dead, refutes, and the next exchanges carry the refutations across."""
         self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
-        live = [m for m in self._live_members() if m.status == Status.ALIVE]
-        if live:
-            self.outbox.append(Exchange(self._rng.choice(live).addr))
+        peers = [m for m in self._members.values()
+                 if m.node != self.local.node and m.status in (Status.ALIVE, Status.DEAD)]
+        if peers:
+            self.outbox.append(Exchange(self._rng.choice(peers).addr))
 
     def _push_pull_delay(self) -> float:
         period = self.config.push_pull_period_s(len(self._members))

@@ -182,7 +182,14 @@ def _labels(value: object) -> tuple[tuple[str, str], ...]:
         if not isinstance(pair, list) or len(pair) != 2:
             raise WireError("label must be [key, value]")
         pairs.append((_text(pair[0], MAX_NAME_LEN), _text(pair[1], MAX_NAME_LEN)))
+    if labels_size(pairs) > MAX_LABELS_BYTES:
+        raise WireError(f"labels exceed {MAX_LABELS_BYTES} bytes in total")
     return tuple(pairs)
+
+
+def labels_size(pairs: Sequence[tuple[str, str]]) -> int:
+    """Bytes of label text; bounded so a member's alive news always fits in a datagram."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in pairs)
 
 
 def _fields(raw: list[Any], count: int) -> list[Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gossip.config import PRESETS, GossipConfig
-from gossip.wire import MAX_LABELS, MAX_NAME_LEN, Address
+from gossip.wire import MAX_LABELS, MAX_LABELS_BYTES, MAX_NAME_LEN, Address, labels_size
 
 GOSSIP_PORT = 7946
 API_PORT = 7947
@@ -95,8 +95,9 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
     labels = merged.get("labels", ())
     pairs = tuple(parse_label(f"{k}={v}") for k, v in labels.items()) if isinstance(labels, dict) \
         else tuple(parse_label(x) for x in labels)
-    if len(pairs) > MAX_LABELS:
-        raise ConfigError(f"label: at most {MAX_LABELS} labels, got {len(pairs)}")
+    if len(pairs) > MAX_LABELS or labels_size(pairs) > MAX_LABELS_BYTES:
+        raise ConfigError(f"label: at most {MAX_LABELS} labels of {MAX_LABELS_BYTES} bytes in all, got "
+                          f"{len(pairs)} of {labels_size(pairs)} bytes")
     return AgentConfig(
         data_dir=Path(merged.get("data", DEFAULT_DATA)),
         name=merged.get("name"),

@@ -76,7 +76,11 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _log_header(log: Path, text: str) -> None:
+def _log_header(log: Path, argv: Sequence[str]) -> None:
+    """One line per start, so a log appended across restarts reads as a history. The join token is
+    a credential: it stays out of the log (the lab keeps it in its token file, mode 0600)."""
+    shown = ["***" if prev == "--token" else arg for prev, arg in itertools.pairwise(["", *argv])]
+    text = " ".join(shown)
     with log.open("a") as out:
         out.write(f"--- shoal lab {datetime.now().isoformat(timespec='seconds')}: {text}\n")
 
@@ -84,7 +88,7 @@ def _log_header(log: Path, text: str) -> None:
 def spawn(host: Host, argv: Sequence[str], log: Path) -> int:
     """Start argv in the host's netns, in a new session, output appended to `log`; return its pid."""
     cmd = in_netns(host, argv)
-    _log_header(log, " ".join(cmd))
+    _log_header(log, cmd)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
@@ -124,9 +128,9 @@ def start_agent(lab: LabDir, host: Host, labels: Mapping[str, str], join: tuple[
 
 def init_cluster(lab: LabDir, host: Host) -> str:
     """Run `shoal init` in host 1's data dir; return the join token (the last line of stdout)."""
-    argv = in_netns(host, init_argv(sys.executable, str(lab.data_dir(host.index))))
+    argv = in_netns(host, init_argv(sys.executable, host, str(lab.data_dir(host.index))))
     log = lab.log_file(host.index)
-    _log_header(log, " ".join(argv))
+    _log_header(log, argv)
     done = subprocess.run(argv, capture_output=True, text=True, env=child_env(), check=False, timeout=120)
     with log.open("a") as out:
         out.write(done.stderr)  # not stdout: it holds the token

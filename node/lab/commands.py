@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -128,7 +129,12 @@ def env_command(host: str) -> None:
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_command(host: str, cmd: tuple[str, ...]) -> None:
     """Run CMD inside HOST's network namespace: shoal lab exec h1 -- curl ...; exits with CMD's code."""
-    raise SystemExit(_run(lambda: lifecycle.exec_in(_lab(), host, cmd)))
+    argv = _run(lambda: lifecycle.exec_argv(_lab(), host, cmd))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: CMD gets our terminal, signals (Ctrl-C) and exit status exactly as if run
+    # directly; nsenter in turn execs CMD.
+    os.execvp(argv[0], argv)
 
 
 @lab_group.command("stop")

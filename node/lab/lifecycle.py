@@ -47,8 +47,8 @@ def up(
     if not 1 <= size <= plan.MAX_HOSTS:
         raise LabError(f"a lab has 1..{plan.MAX_HOSTS} hosts, not {size}")
     netns.require_tools()
+    _check_owner(lab)  # before the lock, which creates the lab dir
     with lab.lock():
-        _check_owner(lab)
         old = lab.read_config()
         try:
             wanted = plan.merge_labels(old.labels, labels, size)
@@ -63,7 +63,7 @@ def up(
         lab.write_config(LabConfig(size=size, labels=wanted))
         netns.run_all(plan.network_up_commands(range(1, size + 1), observed, str(lab.root)))
         _ensure_agents(lab, plan.hosts(size), wanted, old.labels, timeout_s, report)
-        report(f"waiting for {size} agents to see each other alive")
+        report(f"waiting until every agent sees all {size} hosts alive")
         agents.wait_converged(lab, plan.hosts(size), timeout_s)
         for i in range(1, size + 1):
             lab.joined_marker(i).touch()
@@ -233,10 +233,10 @@ def env(lab: LabDir, name: str) -> list[str]:
     return [f"export SHOAL_HOST={host.api_url}"]
 
 
-def exec_in(lab: LabDir, name: str, argv: Sequence[str]) -> int:
-    """Run argv in the host's network namespace (only the netns: P1) and return its exit status."""
+def exec_argv(lab: LabDir, name: str, argv: Sequence[str]) -> plan.Cmd:
+    """The command line that runs argv in the host's network namespace (only the netns: P1)."""
     netns.require_tools()
     host = resolve(lab, name)
     if not Path(host.netns_path).exists():
         raise LabError(f"{host.name} has no network namespace ({host.netns_path}); run `shoal lab up`")
-    return netns.exec_in(plan.in_netns(host, argv))
+    return plan.in_netns(host, argv)

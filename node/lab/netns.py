@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from node.lab.errors import LabError
@@ -106,9 +106,3 @@ def bridge_owner() -> str | None:
 def set_link(name: str, up: bool) -> None:
     run(("ip", "link", "set", name, "up" if up else "down"))
 
-
-def exec_in(netns_cmd: Sequence[str]) -> int:
-    """Run an interactive command (already wrapped by plan.in_netns) with our stdio; its exit status,
-    or 128+N when a signal N killed it, as shells report it."""
-    code = subprocess.run(list(netns_cmd), check=False).returncode
-    return 128 - code if code < 0 else code

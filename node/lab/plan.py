@@ -256,9 +256,10 @@ def in_netns(host: Host, argv: Sequence[str]) -> Cmd:
     return ("nsenter", f"--net={host.netns_path}", *argv)
 
 
-def init_argv(python: str, data: str) -> Cmd:
-    """`shoal init` for host 1: creates the cluster; the join token is the last line of stdout."""
-    return (python, "-m", "node", "init", "--data", data, "--cluster", CLUSTER_NAME)
+def init_argv(python: str, host: Host, data: str) -> Cmd:
+    """`shoal init` for host 1: creates the cluster; the join token is the last line of stdout.
+    The name is given here too: init persists the node's name, and the agent keeps a persisted one."""
+    return (python, "-m", "node", "init", "--data", data, "--cluster", CLUSTER_NAME, "--name", host.name)
 
 
 def agent_argv(

@@ -210,8 +210,8 @@ def test_commands_enter_only_the_network_namespace() -> None:
 
 
 def test_first_host_initialises_the_cluster() -> None:
-    assert plan.init_argv("/py", "/lab/h1/data") == (
-        "/py", "-m", "node", "init", "--data", "/lab/h1/data", "--cluster", "lab",
+    assert plan.init_argv("/py", Host(1), "/lab/h1/data") == (
+        "/py", "-m", "node", "init", "--data", "/lab/h1/data", "--cluster", "lab", "--name", "h1",
     )
 
 
