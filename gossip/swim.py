@@ -23,8 +23,22 @@ from gossip.signing import SigningKey
 from gossip.suspicion import Suspicion, expected_confirmations, timeout_bounds
 from gossip.timers import Timers
 from gossip.wire import (
-    MAX_DATAGRAM_BYTES, Ack, Address, Alive, Dead, Left, MemberNews, Message, Nack, NodeId, Ping, PingReq,
-    Suspect, decode_messages, encode_messages, encoded_size,
+    MAX_DATAGRAM_BYTES,
+    Ack,
+    Address,
+    Alive,
+    Dead,
+    Left,
+    MemberNews,
+    Message,
+    Nack,
+    NodeId,
+    Ping,
+    PingReq,
+    Suspect,
+    decode_messages,
+    encode_messages,
+    encoded_size,
 )
 
 LIST_SLACK = 3  # msgpack array header for the body list

@@ -73,7 +73,8 @@ class UdpTransport:
                 self.stats["drop_oversize"] += 1
                 continue
             try:
-                receiver(data, (str(src[0]), int(src[1])))
+                host, port = src[0], src[1]  # type: ignore[index]
+                receiver(data, (str(host), int(port)))
             except Exception:  # a bug in handling one datagram must not stop the receive loop
                 self.stats["drop_handler_error"] += 1
                 log.exception("datagram handler failed")

@@ -36,6 +36,9 @@ class AgentError(Exception):
 async def obtain_identity(config: AgentConfig, clock: Clock) -> Identity:
     """The saved identity, or a new one obtained by joining through --join with --token."""
     identity = load_identity(config.data_dir)
+    if identity is not None and config.name and config.name != identity.node_name:
+        prepare_node(config.data_dir, node_name=config.name)  # --name renames; the id and key stay
+        identity = load_identity(config.data_dir)
     if identity is not None:
         return identity
     if not config.token or not config.join:

@@ -44,7 +44,7 @@ class Lab:
         env = dict(os.environ, SHOAL_LAB_DIR=str(self.dir))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_CODE_ROOT, env.get("PYTHONPATH")) if p)
         done = subprocess.run(
-            [sys.executable, "-m", "node.lab", *args],
+            [sys.executable, "-m", "node", "lab", *args],
             env=env, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         if check and done.returncode != 0:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from node.cli import lab_group
 from node.lab import plan, readiness
-from node.lab.commands import lab_group
 from node.lab.plan import BRIDGE, Host, Observed
 
 # --- hosts: everything follows from the index -------------------------------------------------

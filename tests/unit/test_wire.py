@@ -6,8 +6,23 @@ import pytest
 
 from gossip.errors import WireError
 from gossip.wire import (
-    MAX_DATAGRAM_BYTES, MAX_LABELS, MAX_LABELS_BYTES, MAX_NAME_LEN, Ack, Alive, Dead, Left, Nack, Ping, PingReq, Suspect,
-    decode_messages, encode_messages, labels_size, pack_value, unpack_value,
+    MAX_DATAGRAM_BYTES,
+    MAX_LABELS,
+    MAX_LABELS_BYTES,
+    MAX_NAME_LEN,
+    Ack,
+    Alive,
+    Dead,
+    Left,
+    Nack,
+    Ping,
+    PingReq,
+    Suspect,
+    decode_messages,
+    encode_messages,
+    labels_size,
+    pack_value,
+    unpack_value,
 )
 
 A, B = "a" * 32, "b" * 32
