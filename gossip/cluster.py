@@ -135,14 +135,14 @@ class Cluster:
             async with await open_stream(addr, client_context(self.identity), self.config.tcp_timeout_s) as s:
                 reply = await s.request("push_pull", body)
                 states = decode_states(reply.get("members"), self._clock.now())
-                peer = _peer_node(s.peer_cert_der, self.identity, self._clock.wall())
+                peer_cert = s.peer_cert_der
         except (GossipError, OSError, TimeoutError) as exc:
             self.stats["push_pull_failed"] += 1
             log.info("push-pull with %s:%s failed: %s", addr[0], addr[1], exc)
             return False
         self.stats["push_pull_ok"] += 1
         if self._driver is not None:
-            self._driver.merge_remote(states, peer)
+            self._driver.merge_remote(states, peer_cert)
         return True
 
     async def _serve_push_pull(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any]:
@@ -151,15 +151,7 @@ class Cluster:
         except WireError as exc:
             raise RequestRefused(f"malformed member list: {exc}", code="malformed") from exc
         if self._driver is not None:
-            self._driver.merge_remote(states, peer.node_id)
+            self._driver.merge_remote(states, peer.cert_der)
         # Reply after merging, so a refutation our merge just caused travels back in this exchange.
         return {"members": encode_states(self.core.snapshot())}
 
-
-def _peer_node(cert_der: bytes | None, identity: Identity, wall: float) -> str | None:
-    if not cert_der:
-        return None
-    try:
-        return identity.trust.verify_node_cert(cert_der, now_s=wall).node_id
-    except GossipError:
-        return None

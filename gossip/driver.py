@@ -13,7 +13,7 @@ from gossip.clock import Clock, Handle
 from gossip.members import MemberState
 from gossip.swim import Exchange, MemberEvent, Membership, Send
 from gossip.transport import DatagramTransport, Exchanger
-from gossip.wire import Address, NodeId
+from gossip.wire import Address
 
 
 class Driver:
@@ -37,10 +37,12 @@ class Driver:
             self.core.receive(data, src, self._clock.now(), self._clock.wall())
             self._settle()
 
-    def merge_remote(self, states: list[MemberState], peer: NodeId | None) -> None:
-        if not self._closed:
-            self.core.merge_remote(states, peer, self._clock.now(), self._clock.wall())
-            self._settle()
+    def merge_remote(self, states: list[MemberState], peer_cert: bytes | None) -> bool:
+        if self._closed:
+            return False
+        accepted = self.core.merge_remote(states, peer_cert, self._clock.now(), self._clock.wall())
+        self._settle()
+        return accepted
 
     def leave(self) -> None:
         self.core.leave(self._clock.now(), self._clock.wall())

@@ -3,7 +3,7 @@
 Rules (SWIM §4.2, as in memberlist): a higher incarnation always wins; at the same incarnation the more
 severe status wins, left > dead > suspect > alive. Only the member itself raises its incarnation (to refute).
 A node that is not known yet is learnt only from `alive` news. Its key is learnt separately: from the
-certificate it attaches to datagrams until we have answered it, or from a push-pull exchange.
+certificate it attaches to datagrams until we have answered it, or from its TLS certificate in a push-pull.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ class MemberState:
     incarnation: int
     status: Status
     labels: tuple[tuple[str, str], ...]
-    cert: bytes
-    """The node's certificate (DER) when we hold it (from push-pull); b"" when learnt from gossip."""
     since: float
     """Monotonic time of the last status change, on this node's clock."""
 
@@ -86,8 +84,7 @@ def merge(current: MemberState | None, news: MemberNews, now: float) -> Merge:
 def _merge_alive(current: MemberState | None, news: Alive, now: float) -> Merge:
     if current is not None and news.incarnation <= current.incarnation:
         return _IGNORED
-    cert = current.cert if current is not None else b""
-    state = MemberState(news.node, news.name, news.addr, news.incarnation, Status.ALIVE, news.labels, cert, now)
+    state = MemberState(news.node, news.name, news.addr, news.incarnation, Status.ALIVE, news.labels, now)
     return Merge(Outcome.APPLIED, state)
 
 

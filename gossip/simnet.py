@@ -140,16 +140,18 @@ class SimHost:
         if peer is None or peer.down or not net.reachable(self.addr, addr) or self.driver is None:
             return
         mine = self.driver.core.snapshot()
-        me = self.driver.core.local.node
+        me = self.driver.core.local.cert
 
         def at_peer() -> None:
-            if peer.driver is None or peer.down:
-                return
-            peer.driver.merge_remote(mine, me)
-            theirs = peer.driver.core.snapshot()
-            net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: self._when_running(
-                lambda: self.driver.merge_remote(theirs, peer.driver.core.local.node)
-                if self.driver and peer.driver else None))
+            if peer.driver is None or peer.down or not peer.driver.merge_remote(mine, me):
+                return  # a refused certificate fails the TLS handshake: nothing comes back
+            theirs, their_cert = peer.driver.core.snapshot(), peer.driver.core.local.cert
+
+            def back() -> None:
+                if self.driver is not None:
+                    self.driver.merge_remote(theirs, their_cert)
+
+            net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: self._when_running(back))
 
         net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: peer._when_running(at_peer))
 

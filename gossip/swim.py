@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import random
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from gossip.awareness import Awareness
 from gossip.broadcast import BroadcastQueue
@@ -181,14 +181,16 @@ class Membership:
         """Our full view, for a push-pull exchange."""
         return list(self._members.values())
 
-    def merge_remote(self, states: list[MemberState], peer: NodeId | None, now: float, wall: float) -> None:
-        """Merge a peer's full view (push-pull); a peer's 'dead' only makes us suspect (memberlist)."""
+    def merge_remote(self, states: list[MemberState], peer_cert: bytes | None, now: float, wall: float) -> bool:
+        """Merge a peer's full view (push-pull); a peer's 'dead' only makes us suspect (memberlist).
+
+        `peer_cert` is the certificate the peer showed in the mutual-TLS handshake: both sides now hold
+        each other's key, so neither needs to attach its certificate to datagrams for the other. A peer
+        whose certificate our CA did not issue is refused whole (TLS refuses it first; this is the backstop)."""
         self._clock(now, wall)
-        if peer is not None:
-            self._peers.knows_me.add(peer)
+        if peer_cert is not None and not self._learn_peer(peer_cert):
+            return False
         for state in states:
-            if state.node != self.local.node and not self._trusted_cert(state):
-                continue
             news: MemberNews
             if state.status == Status.ALIVE:
                 news = state.alive_news()
@@ -198,7 +200,8 @@ class Membership:
                 if state.node not in self._members and state.node != self.local.node:
                     continue
                 news = Suspect(state.node, state.incarnation, self.local.node)
-            self._apply(news, state.cert)
+            self._apply(news)
+        return True
 
     def leave(self, now: float, wall: float) -> None:
         """Announce a graceful leave to every live member directly, and keep it queued for gossip."""
@@ -253,7 +256,7 @@ class Membership:
 
     # ---- merging news --------------------------------------------------------------------------------
 
-    def _apply(self, news: MemberNews, cert: bytes = b"") -> None:
+    def _apply(self, news: MemberNews) -> None:
         if news.node == self.local.node:
             self._about_me(news)
             return
@@ -262,22 +265,15 @@ class Membership:
         if result.outcome is Outcome.CONFIRMED and isinstance(news, Suspect):
             self._confirm(news)
         elif result.outcome is Outcome.APPLIED:
-            if cert and result.state is not None:
-                result = Merge(result.outcome, replace(result.state, cert=cert))
             self._applied(news, current, result)
 
-    def _trusted_cert(self, state: MemberState) -> bool:
-        """Learn the key in a push-pull state's certificate, if our CA issued it for that node."""
-        if not state.cert:
-            return True
+    def _learn_peer(self, cert: bytes) -> bool:
         try:
-            node_cert = self._auth.learn(state.cert, self._wall)
+            node_cert = self._auth.learn(cert, self._wall)
         except CertificateError:
             self.stats["drop_untrusted_cert"] += 1
             return False
-        if node_cert.node_id != state.node:
-            self.stats["drop_forged"] += 1
-            return False
+        self._peers.knows_me.add(node_cert.node_id)
         return True
 
     def _applied(self, news: MemberNews, before: MemberState | None, result: Merge) -> None:
@@ -467,5 +463,4 @@ class Membership:
 
     def _self_state(self, now: float, status: Status = Status.ALIVE) -> MemberState:
         local = self.local
-        return MemberState(local.node, local.name, local.addr, self.incarnation, status, local.labels,
-                           local.cert, now)
+        return MemberState(local.node, local.name, local.addr, self.incarnation, status, local.labels, now)

@@ -1,6 +1,6 @@
 """Push-pull anti-entropy payloads: a member table as plain values and back, strictly validated.
 
-A state travels as [status, alive-message, certificate] so it reuses the datagram codec's checks. The exchange itself
+A state travels as [status, alive-message] so it reuses the datagram codec's checks. The exchange itself
 runs over mutual TLS (gossip.stream); this module only shapes what is exchanged.
 """
 
@@ -10,13 +10,13 @@ from typing import Any
 
 from gossip.errors import WireError
 from gossip.members import MemberState, Status
-from gossip.wire import Alive, cert_value, decode_message, encode_message
+from gossip.wire import Alive, decode_message, encode_message
 
 MAX_MEMBERS = 10_000
 
 
 def encode_states(states: list[MemberState]) -> list[object]:
-    return [[int(s.status), encode_message(s.alive_news()), s.cert] for s in states]
+    return [[int(s.status), encode_message(s.alive_news())] for s in states]
 
 
 def decode_states(raw: Any, now: float) -> list[MemberState]:
@@ -24,13 +24,13 @@ def decode_states(raw: Any, now: float) -> list[MemberState]:
         raise WireError(f"members must be a list of at most {MAX_MEMBERS}")
     states = []
     for item in raw:
-        if not isinstance(item, list) or len(item) != 3 or type(item[0]) is not int:
-            raise WireError("member state must be [status, alive, cert]")
+        if not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int:
+            raise WireError("member state must be [status, alive]")
         if item[0] not in tuple(Status):
             raise WireError(f"unknown member status {item[0]}")
         news = decode_message(item[1])
         if not isinstance(news, Alive):
             raise WireError("member state must carry an alive record")
         states.append(MemberState(news.node, news.name, news.addr, news.incarnation, Status(item[0]),
-                                  news.labels, cert_value(item[2]), now))
+                                  news.labels, now))
     return states

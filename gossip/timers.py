@@ -40,7 +40,7 @@ class Timers:
         """Run every timer whose deadline has passed, in deadline order; returns how many ran."""
         ran = 0
         while (deadline := self.next_deadline()) is not None and deadline <= now:
-            _, order, name = heapq.heappop(self._heap)
+            _, _, name = heapq.heappop(self._heap)
             _, action = self._live.pop(name)
             action(now)
             ran += 1

@@ -245,13 +245,6 @@ def decode_message(raw: object) -> Message:
     raise WireError(f"unknown message type {kind}")
 
 
-def cert_value(value: object) -> bytes:
-    """A certificate field (push-pull states): bytes, bounded; empty when unknown."""
-    if not isinstance(value, bytes) or len(value) > MAX_CERT_BYTES:
-        raise WireError(f"certificate must be bytes of at most {MAX_CERT_BYTES}")
-    return value
-
-
 def encode_messages(messages: Sequence[Message]) -> bytes:
     return pack_value([encode_message(m) for m in messages])
 

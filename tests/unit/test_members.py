@@ -11,7 +11,7 @@ X, Y = "1" * 32, "2" * 32
 
 
 def state(status: Status, inc: int) -> MemberState:
-    return MemberState(X, "x", ("198.18.0.11", 7946), inc, status, (), b"cert", 0.0)
+    return MemberState(X, "x", ("198.18.0.11", 7946), inc, status, (), 0.0)
 
 
 def alive(inc: int) -> Alive:
@@ -45,10 +45,10 @@ def test_merge_precedence(current: MemberState | None, news: MemberNews, outcome
         assert result.state is not None and result.state.status is status
 
 
-def test_applied_news_keeps_a_known_certificate_and_stamps_the_change_time() -> None:
+def test_applied_news_stamps_the_change_time() -> None:
     result = merge(state(Status.ALIVE, 1), alive(2), now=9.0)
     assert result.state is not None
-    assert result.state.cert == b"cert" and result.state.since == 9.0 and result.state.incarnation == 2
+    assert result.state.since == 9.0 and result.state.incarnation == 2
 
 
 @pytest.mark.parametrize(("mine", "news", "leaving", "refute"), [

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Shoal's gossip against Debian's Serf, side by side in one run, on loopback only.
+
+For each N (default 20 and 50) the bench starts a Serf cluster, measures it and stops it, then does the
+same for a Shoal cluster, with the same code and the same polling cadence:
+  join    start spawning agents 1..N-1 (the seed already answers) -> every agent sees all N alive
+  idle    after a settle, per agent over a window with no polling: UDP bytes/datagrams sent (nft
+          counters on each agent's source port), CPU % of one core (/proc utime+stime), RSS
+  stall   every 10 s one agent is SIGSTOPped for 2 s; any `dead`/`failed` anyone reports is false
+  kills   K sequential SIGKILLs of a random non-seed agent; time until every survivor reports it
+          dead (Serf: failed); the victim is restarted with its name and data, so N stays constant
+Both run with their default timing (Serf `-profile lan`, Shoal's default LAN class: probe interval 1 s).
+Everything runs in a private network namespace the bench creates and deletes. Needs root, `serf`,
+`ip` (iproute2) and `nft` (nftables); Shoal's own dependencies provide aiohttp and msgpack.
+
+  python bench/gossip_vs_serf.py --sizes 20,50 --kills 10     # the full run (~15-20 min)
+  python bench/gossip_vs_serf.py --quick                      # smoke run: N=5, 2 kills (~2 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gossipbench.fleet import Fleet, ProcessRegistry, SerfFleet, ShoalFleet  # noqa: E402
+from gossipbench.netns import Namespace  # noqa: E402
+from gossipbench.report import goals, percentile, summarize, table  # noqa: E402
+from gossipbench.scenarios import (  # noqa: E402
+    AgentExited,
+    Poller,
+    measure_idle,
+    measure_join,
+    measure_kills,
+    measure_stall,
+)
+
+PORT_BASE = 20000
+"""Phase p uses ports PORT_BASE + 1000 p + i (gossip) and + 500 + i (RPC/API): below the ephemeral range,
+so nft can tell an agent's port from the client end of a TCP stream."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="20,50", help="comma-separated cluster sizes N (3..400)")
+    ap.add_argument("--kills", type=int, default=10, help="sequential SIGKILLs per system and N")
+    ap.add_argument("--idle", type=float, default=30.0, help="idle measurement window (s)")
+    ap.add_argument("--settle", type=float, default=10.0, help="quiet time after join before the window (s)")
+    ap.add_argument("--stall", type=float, default=60.0, help="stall test length (s); 0 skips it")
+    ap.add_argument("--stall-period", type=float, default=10.0, help="one SIGSTOP every this many s")
+    ap.add_argument("--stall-pause", type=float, default=2.0, help="each SIGSTOP lasts this many s")
+    ap.add_argument("--no-serf-stall", dest="serf_stall", action="store_false",
+                    help="run the stall test on Shoal only")
+    ap.add_argument("--poll", type=float, default=0.2, help="membership poll cadence for both systems (s)")
+    ap.add_argument("--gap", type=float, default=2.0, help="wait after the cluster is steady before a kill (s)")
+    ap.add_argument("--join-timeout", type=float, default=120.0)
+    ap.add_argument("--detect-timeout", type=float, default=60.0)
+    ap.add_argument("--steady-timeout", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=1, help="seeds victim choice")
+    ap.add_argument("--systems", default="serf,shoal", help="which to run (both by default)")
+    ap.add_argument("--serf", default=shutil.which("serf") or "serf", help="serf binary")
+    ap.add_argument("--shoal", default=None, help="shoal command (default: `shoal` next to this python, "
+                                                   "else `python -m node`)")
+    ap.add_argument("--out", default="/tmp/gossip_vs_serf.json", help="raw figures (JSON)")
+    ap.add_argument("--keep-logs", default=None, metavar="DIR", help="copy agent logs here before cleanup")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: N=5, 2 kills, 5 s idle, 2 s settle, 20 s stall")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.kills, args.idle, args.settle, args.stall = "5", 2, 5.0, 2.0, 20.0
+    args.size_list = [int(x) for x in str(args.sizes).split(",") if x.strip()]
+    if not args.size_list or any(not 3 <= n <= 400 for n in args.size_list):
+        ap.error("--sizes: each N must be 3..400")
+    args.system_list = [s for s in str(args.systems).split(",") if s]
+    if any(s not in ("serf", "shoal") for s in args.system_list) or args.kills < 0:
+        ap.error("--systems takes serf and/or shoal; --kills must be >= 0")
+    return args
+
+
+def shoal_command(arg: str | None) -> list[str]:
+    if arg:
+        return arg.split()
+    script = Path(sys.executable).parent / "shoal"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "node"]
+
+
+def serf_version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=False)
+    except OSError as exc:
+        return f"unavailable ({exc})"
+    return " / ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) or "?"
+
+
+def preflight(args: argparse.Namespace) -> None:
+    if os.geteuid() != 0:
+        sys.exit("gossip_vs_serf: needs root (network namespace, nftables)")
+    needed = ["ip", "nft"] + ([args.serf] if "serf" in args.system_list else [])
+    if missing := [b for b in needed if shutil.which(b) is None]:
+        sys.exit(f"gossip_vs_serf: missing {', '.join(missing)} (apt-get install iproute2 nftables serf)")
+
+
+def make_fleet(system: str, n: int, phase: int, args: argparse.Namespace, ns: Namespace,
+               registry: ProcessRegistry, workdir: Path) -> Fleet:
+    common: dict[str, Any] = {"size": n, "ns": ns, "registry": registry,
+                              "workdir": workdir / f"{system}-N{n}", "port_base": PORT_BASE + 1000 * phase}
+    if system == "serf":
+        return SerfFleet(binary=args.serf, **common)
+    return ShoalFleet(shoal=shoal_command(args.shoal), **common)
+
+
+async def datagram_figures(fleet: Fleet, kills: list[dict[str, Any]]) -> dict[str, Any]:
+    """Datagrams over 1,232 B payload (nft, since the phase began) and the agents' own largest-sent."""
+    counters = fleet.ns.read_counters()
+    ports = [a.gossip_port for a in fleet.agents]
+    seen = [await fleet.counters(a.index) for a in fleet.agents]
+    seen += [k.get("victim_counters") for k in kills]
+    sizes = [int(c["max_datagram_bytes"]) for c in seen if c and "max_datagram_bytes" in c]
+    return {"over_1232_B": sum(counters[p].big_packets for p in ports if p in counters),
+            "udp_datagrams": sum(counters[p].udp_packets for p in ports if p in counters),
+            "max_payload_B": max(sizes) if sizes else None}
+
+
+async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
+    """All measurements of one system at one N, in order join, idle, stall, kills; always stops the fleet."""
+    poller = Poller(fleet, args.poll)
+    res: dict[str, Any] = {"system": fleet.system, "N": fleet.size}
+    started = time.monotonic()
+    try:
+        fleet.ns.install_counters([a.gossip_port for a in fleet.agents])
+        res["join"] = await measure_join(fleet, poller, timeout_s=args.join_timeout, seed_timeout_s=30.0)
+        log(f"{fleet.system} N={fleet.size} join: all {_s(res['join']['all_s'])} s, "
+            f"spawn {res['join']['spawn_s']:.2f} s")
+        res["idle"] = await measure_idle(fleet, settle_s=args.settle, window_s=args.idle)
+        s = summarize(res)
+        log(f"{fleet.system} N={fleet.size} idle: UDP {_s(s['udp_Bps_p50'], 0)} B/s/agent, TCP "
+            f"{_s(s['tcp_Bps'], 0)} B/s/agent, CPU {_s(s['cpu_pct_p50'])} %, RSS {_s(s['rss_mb_p50'], 1)} MB")
+        if args.stall > 0 and (fleet.system == "shoal" or args.serf_stall):
+            res["stall"] = await measure_stall(fleet, poller, rng, duration_s=args.stall,
+                                               period_s=args.stall_period, pause_s=args.stall_pause)
+            log(f"{fleet.system} N={fleet.size} stall: {res['stall']['false_dead_reports']} false dead, "
+                f"{res['stall']['suspect_reports']} suspect reports")
+        res["kills"] = await measure_kills(fleet, poller, rng, kills=args.kills, timeout_s=args.detect_timeout,
+                                           steady_timeout_s=args.steady_timeout, gap_s=args.gap)
+        for k in res["kills"]:
+            log(f"{fleet.system} N={fleet.size} kill {k.get('victim', '?')}: all {_s(k.get('all_s'))} s, "
+                f"first {_s(k.get('first_s'))} s {k.get('error', '')}")
+        res["datagrams"] = await datagram_figures(fleet, res["kills"])
+    except AgentExited as exc:
+        res["error"] = str(exc)
+        log(f"{fleet.system} N={fleet.size}: ERROR {exc}")
+    finally:
+        sweeps = poller.sweep_s
+        res["sweep_s"] = [percentile(sweeps, 50), percentile(sweeps, 99), len(sweeps)] if sweeps else []
+        await fleet.close()
+        res["logs"] = fleet.log_summary()
+        res["duration_s"] = time.monotonic() - started
+        res["loadavg_after"] = os.getloadavg()
+    return res
+
+
+def _s(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+async def run_all(args: argparse.Namespace, ns: Namespace, registry: ProcessRegistry, workdir: Path,
+                  results: dict[int, dict[str, Any]]) -> None:
+    """Every (N, system) phase in turn; results fill in as phases finish, so Ctrl-C keeps what is done."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    rng = random.Random(args.seed)
+    phase = 0
+    for n in args.size_list:
+        for system in args.system_list:
+            fleet = make_fleet(system, n, phase, args, ns, registry, workdir)
+            phase += 1
+            log(f"--- {system} N={n}")
+            results.setdefault(n, {})[system] = await run_phase(fleet, args, rng)
+            await asyncio.sleep(1.0)
+
+
+def report(args: argparse.Namespace, results: dict[int, dict[str, Any]], meta: dict[str, Any]) -> None:
+    summaries = {n: {sys_: summarize(r) for sys_, r in pair.items()} for n, pair in results.items()}
+    print(f"\nserf version: {meta['serf_version']}   shoal: {' '.join(meta['shoal_command'])}")
+    print(f"host: {meta['host']}; defaults on both sides (Serf -profile lan, Shoal LAN class, probe 1 s)")
+    for n in sorted(summaries):
+        print()
+        print(table(n, summaries[n].get("serf", {}), summaries[n].get("shoal", {})))
+        for system, r in results[n].items():
+            if "error" in r:
+                print(f"  {system}: ERROR {r['error']}")
+    verdicts = goals(summaries) if all("shoal" in p for p in summaries.values()) else []
+    if verdicts:
+        print("\nGoals (Shoal):")
+        print("\n".join("  " + v for v in verdicts))
+    meta["duration_s"] = time.time() - meta["started_unix"]
+    print(f"\nduration {meta['duration_s']:.0f} s; raw figures in {args.out}")
+    payload = {**meta, "args": {k: v for k, v in vars(args).items()}, "results": results,
+               "summary": summaries, "goals": verdicts}
+    Path(args.out).write_text(json.dumps(payload, indent=1, default=str))
+
+
+def keep_logs(workdir: Path, dest: str) -> None:
+    target = Path(dest)
+    for path in workdir.glob("*/*.log"):
+        (target / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.parent.name / path.name)
+    log(f"agent logs copied to {target}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    preflight(args)
+    meta: dict[str, Any] = {
+        "serf_version": serf_version(args.serf) if "serf" in args.system_list else None,
+        "shoal_command": shoal_command(args.shoal), "started_unix": time.time(),
+        "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} cores, "
+                f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())} at start",
+    }
+    log(f"serf {meta['serf_version']}; sizes {args.size_list}, {args.kills} kills, idle {args.idle} s")
+    workdir = Path(tempfile.mkdtemp(prefix="gossip-bench-"))
+    ns = Namespace(f"shoal-bench-{os.getpid():x}")
+    registry = ProcessRegistry()
+    results: dict[int, dict[str, Any]] = {}
+    status = 0
+    try:
+        ns.create()
+        ns.enter()
+        asyncio.run(run_all(args, ns, registry, workdir, results))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted: stopping agents, reporting what was measured")
+        status = 130
+    finally:
+        registry.stop_all()
+        ns.delete()
+        if args.keep_logs:
+            keep_logs(workdir, args.keep_logs)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if results:
+        report(args, results, meta)
+    return status or (1 if any("error" in r for p in results.values() for r in p.values()) else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
