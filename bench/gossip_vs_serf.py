@@ -27,7 +27,6 @@ import platform
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,10 +36,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gossipbench.fleet import Fleet, ProcessRegistry, SerfFleet, ShoalFleet  # noqa: E402
-from gossipbench.netns import Namespace  # noqa: E402
-from gossipbench.report import goals, percentile, summarize, table  # noqa: E402
-from gossipbench.scenarios import (  # noqa: E402
+from gossipbench.fleet import Fleet, ProcessRegistry, SerfFleet, ShoalFleet
+from gossipbench.netns import Namespace
+from gossipbench.report import goals, percentile, summarize, table
+from gossipbench.scenarios import (
     AgentExited,
     Poller,
     measure_idle,

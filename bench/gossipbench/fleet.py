@@ -9,6 +9,7 @@ recorded in a ProcessRegistry, so the last-resort cleanup signals exactly the PI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import subprocess
@@ -74,16 +75,16 @@ class ProcessRegistry:
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         proc.send_signal(sig)
-    except ProcessLookupError:
-        pass
 
 
 class Fleet(ABC):
     """N agents of one system; subclasses say how to start one and how to read its view."""
 
     system = ""
+    exposes_suspect = True
+    """Whether view() can report `suspect` (Serf's RPC shows only alive/leaving/left/failed)."""
 
     def __init__(self, *, size: int, ns: Namespace, workdir: Path, registry: ProcessRegistry,
                  port_base: int) -> None:
@@ -111,7 +112,8 @@ class Fleet(ABC):
         return None
 
     def prepare(self) -> None:
-        """One-off setup before the seed starts (e.g. a cluster identity)."""
+        """One-off setup before the seed starts (e.g. a cluster identity); nothing by default."""
+        return None
 
     def spawn(self, i: int) -> None:
         agent = self.agents[i]
@@ -151,7 +153,8 @@ class Fleet(ABC):
             self.agents[i].paused = False
 
     def forget(self, i: int) -> None:
-        """Drop any cached connection to agent i (it died or restarts)."""
+        """Drop any cached connection to agent i (it died or restarts); nothing by default."""
+        return None
 
     async def wait_answering(self, i: int, timeout_s: float) -> bool:
         """Poll agent i until it serves its view, for at most timeout_s."""
@@ -198,6 +201,7 @@ class Fleet(ABC):
 
 class SerfFleet(Fleet):
     system = "serf"
+    exposes_suspect = False
 
     def __init__(self, *, binary: str, **kw: Any) -> None:
         super().__init__(**kw)

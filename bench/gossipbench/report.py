@@ -88,7 +88,7 @@ ROWS = [
     Row("false dead during kills (reports)", "kill_other_dead", "{}", ratio=False),
     Row("restarted victim seen alive by all p50 (s)", "rejoin_p50_s", "{:.2f}"),
     Row("stall 2 s/10 s: false dead (reports)", "stall_false_dead", "{}", ratio=False),
-    Row("stall 2 s/10 s: suspect (reports)", "stall_suspect", "{}", ratio=False),
+    Row("stall 2 s/10 s: suspect (reports; Serf: not exposed)", "stall_suspect", "{}", ratio=False),
     Row("idle UDP B/s per agent p50 (IP bytes)", "udp_Bps_p50", "{:.0f}"),
     Row("idle UDP B/s per agent max", "udp_Bps_max", "{:.0f}"),
     Row("idle UDP datagrams/s per agent p50", "udp_pps_p50", "{:.2f}"),

@@ -8,6 +8,7 @@ stamped with the moment its own answer arrived. Every loop is bounded by a count
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import statistics
 import time
@@ -58,6 +59,10 @@ class AgentExited(RuntimeError):
 def _check_exits(fleet: Fleet) -> None:
     if gone := fleet.exited():
         raise AgentExited(f"{fleet.system} agent(s) exited: {', '.join(gone)} (see their logs)")
+
+
+def _all_but(size: int, skip: int) -> list[int]:
+    return [i for i in range(size) if i != skip]
 
 
 def sees_all_alive(view: View | None, names: Iterable[str]) -> bool:
@@ -219,14 +224,14 @@ async def measure_stall(fleet: Fleet, poller: Poller, rng: random.Random, *, dur
             _check_exits(fleet)
             return False
 
-        others = [i for i in range(fleet.size) if i != victim]
+        others = functools.partial(_all_but, fleet.size, victim)
         fleet.pause(victim)
         try:
-            await poller.until(lambda o=others: o, start + pause_s, step)  # type: ignore[misc]
+            await poller.until(others, start + pause_s, step)
         finally:
             fleet.resume(victim)
         await poller.until(lambda: list(range(fleet.size)), start + period_s, step)
     return {"cycles": cycles, "paused": paused, "pause_s": pause_s, "period_s": period_s,
             "false_dead_reports": len(dead), "false_dead_subjects": sorted({s for _, _, s in dead}),
             "false_dead_detail": sorted(f"cycle {c}: {o} saw {s} dead" for c, o, s in dead)[:50],
-            "suspect_reports": len(suspect)}
+            "suspect_reports": len(suspect) if fleet.exposes_suspect else None}
