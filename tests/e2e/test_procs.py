@@ -3,6 +3,8 @@ graceful leave (SIGTERM), restart from the data dir alone, and refused joins."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +74,23 @@ def test_a_join_with_a_wrong_secret_or_wrong_ca_is_refused_with_the_reason(
                        "--api", f"127.0.0.1:{free_port()}", "--join", seed, "--token", bad, "--runtime", "none")
         assert result.returncode == 1
         assert reason in result.stderr, result.stderr
+
+
+def test_cli_reads_any_node_with_host_before_or_after_and_exit_codes_follow_spec(
+        cluster: tuple[list[AgentProc], str]) -> None:
+    agents, token = cluster
+    first, second = agents[0], agents[1]
+    wait_for(lambda: len(second.statuses()) == N, 60, "the second agent to see everyone")
+    url = f"http://127.0.0.1:{second.api}"
+    after = shoal("members", "--json", "--host", url)
+    before = shoal("--host", url, "members", "--json")
+    assert after.returncode == before.returncode == 0, after.stderr
+    rows = json.loads(after.stdout)
+    assert {r["name"] for r in rows} == {f"n{i}" for i in range(1, N + 1)}
+    assert set(rows[0]) == {"name", "id", "address", "status", "incarnation", "labels"}
+    table = shoal("members", env={**os.environ, "SHOAL_HOST": f"http://127.0.0.1:{first.api}"})
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["NAME", "ID", "ADDRESS", "STATUS"]
+    assert shoal("join-token", "--host", url).stdout.strip() == token
+    nobody = shoal("members", "--host", f"http://127.0.0.1:{free_port()}")
+    assert nobody.returncode == 3 and "no answer" in nobody.stderr
+    assert shoal("members", "--bogus").returncode == 2

@@ -1,0 +1,46 @@
+"""Agent configuration: flags over file over defaults; every error names the setting and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import ConfigError, build, load_file, parse_address
+
+
+def test_flags_override_the_file_and_defaults_fill_the_rest(tmp_path: Path) -> None:
+    file = tmp_path / "agent.toml"
+    file.write_text('[agent]\nname = "a"\nbind = "10.0.0.1"\njoin = ["10.0.0.2:8000"]\nlabels = {zone = "b"}\n'
+                    '[gossip]\nprofile = "local"\nprobe_interval_s = 2.0\n')
+    config = build({"name": "flag", "label": None, "labels": ()}, load_file(file))
+    assert config.name == "flag"
+    assert config.bind == ("10.0.0.1", 7946) and config.join == (("10.0.0.2", 8000),)
+    assert config.api == ("127.0.0.1", 7947) and config.labels == (("zone", "b"),)
+    assert config.gossip.probe_interval_s == 2.0 and config.gossip.probe_timeout_s == 0.2
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("198.18.0.11", ("198.18.0.11", 7946)), ("198.18.0.11:1", ("198.18.0.11", 1)),
+    ("[::1]:9", ("::1", 9)), ("::1", ("::1", 7946)),
+])
+def test_addresses_parse(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text, setting="bind", default_port=7946) == expected
+
+
+@pytest.mark.parametrize(("flags", "file", "needle"), [
+    ({"bind": "host.example:1"}, {}, "bind: 'host.example:1' is not IP[:PORT]"),
+    ({"bind": "1.2.3.4:70000"}, {}, "port 70000"),
+    ({"runtime": "docker"}, {}, "runtime: 'docker' is not one of podman, none"),
+    ({"labels": ("novalue",)}, {}, "label: 'novalue' must be KEY=VALUE"),
+    ({}, {"agent": {"colour": 1}}, "unknown [agent] key(s) ['colour']"),
+    ({}, {"gossip": {"probe_interval": 1}}, "unknown [gossip] key(s) ['probe_interval']"),
+    ({}, {"gossip": {"profile": "wan"}}, "gossip.profile: 'wan'"),
+    ({}, {"gossip": {"probe_timeout_s": 5.0}}, "probe_timeout_s must be below"),
+    ({}, {"nodes": {}}, "unknown table(s) ['nodes']"),
+])
+def test_bad_settings_are_refused_with_the_setting_named(flags: dict[str, object], file: dict[str, object],
+                                                         needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build(flags, file)  # type: ignore[arg-type]
+    assert needle in str(info.value)
