@@ -40,7 +40,7 @@ def everyone_sees(agents: list[AgentProc], name: str, status: str) -> bool:
 
 def test_ten_agents_join_detect_a_crash_see_a_leave_and_readmit_a_restart(
         cluster: tuple[list[AgentProc], str]) -> None:
-    agents, _ = cluster
+    agents, token = cluster
     wait_for(lambda: all(len(a.statuses()) == N and set(a.statuses().values()) == {"alive"} for a in agents),
              60, f"all {N} agents to see {N} alive")
 
@@ -54,6 +54,13 @@ def test_ten_agents_join_detect_a_crash_see_a_leave_and_readmit_a_restart(
     leaver.signal(signal.SIGTERM)
     assert leaver.proc.wait(15) == 0  # type: ignore[union-attr]
     wait_for(lambda: everyone_sees(agents[:-2], leaver.name, "left"), 10, "the leave to spread")
+
+    late = AgentProc("late", agents[0].data.parent / "late", free_port(), free_port())
+    try:  # joins through a member other than the one that ran `shoal init`
+        late.start("--join", f"127.0.0.1:{agents[4].port}", "--token", token)
+        wait_for(lambda: everyone_sees(agents[:-2], "late", "alive"), 30, "an agent joined through n5")
+    finally:
+        late.stop()
 
     crashed.start()  # its data dir alone: no --join, no --token
     wait_for(lambda: everyone_sees(agents[:-2], crashed.name, "alive"), 30, "the restarted agent")
