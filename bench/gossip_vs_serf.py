@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-serf-stall", dest="serf_stall", action="store_false",
                     help="run the stall test on Shoal only")
     ap.add_argument("--poll", type=float, default=0.2, help="membership poll cadence for both systems (s)")
-    ap.add_argument("--gap", type=float, default=2.0, help="wait after the cluster is steady before a kill (s)")
+    ap.add_argument("--gap", type=float, default=2.0, help="pause once steady, before a kill (s)")
     ap.add_argument("--join-timeout", type=float, default=120.0)
     ap.add_argument("--detect-timeout", type=float, default=60.0)
     ap.add_argument("--steady-timeout", type=float, default=60.0)
@@ -157,7 +157,8 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
                                                period_s=args.stall_period, pause_s=args.stall_pause)
             log(f"{fleet.system} N={fleet.size} stall: {res['stall']['false_dead_reports']} false dead, "
                 f"{res['stall']['suspect_reports']} suspect reports")
-        res["kills"] = await measure_kills(fleet, poller, rng, kills=args.kills, timeout_s=args.detect_timeout,
+        res["kills"] = await measure_kills(fleet, poller, rng, kills=args.kills,
+                                           timeout_s=args.detect_timeout,
                                            steady_timeout_s=args.steady_timeout, gap_s=args.gap)
         for k in res["kills"]:
             log(f"{fleet.system} N={fleet.size} kill {k.get('victim', '?')}: all {_s(k.get('all_s'))} s, "
@@ -168,9 +169,14 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
         log(f"{fleet.system} N={fleet.size}: ERROR {exc}")
     finally:
         sweeps = poller.sweep_s
-        res["sweep_s"] = [percentile(sweeps, 50), percentile(sweeps, 99), len(sweeps)] if sweeps else []
+        res["sweeps"] = {"count": len(sweeps), "p50_s": percentile(sweeps, 50),
+                         "p99_s": percentile(sweeps, 99), "max_s": max(sweeps, default=None)}
         await fleet.close()
         res["logs"] = fleet.log_summary()
+        for kill in res.get("kills") or []:
+            if "victim" in kill:
+                kill["from_logs"] = fleet.detection_from_logs(kill["victim"], kill["killed_at_unix"],
+                                                              args.detect_timeout)
         res["duration_s"] = time.monotonic() - started
         res["loadavg_after"] = os.getloadavg()
     return res

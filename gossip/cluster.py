@@ -8,6 +8,7 @@ events. Everything it builds is passed in or built from the identity; it reads n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -46,6 +47,9 @@ class Settings:
 
 
 class Cluster:
+    """`async with Cluster(...) as cluster:` runs the member; leaving the block stops it (call `leave` first
+    for a graceful exit). Every task it starts lives in its TaskGroup and ends with the block."""
+
     def __init__(self, *, identity: Identity, config: GossipConfig, settings: Settings, clock: Clock,
                  rng: random.Random, on_event: Callable[[MemberEvent], None]) -> None:
         self.identity = identity
@@ -55,17 +59,35 @@ class Cluster:
         self._rng = rng
         self._on_event = on_event
         self._server = StreamServer()
-        self._exchanges: set[asyncio.Task[None]] = set()
+        self._stack = contextlib.AsyncExitStack()
+        self._group: asyncio.TaskGroup | None = None
+        self._exchanges: set[asyncio.Task[bool]] = set()
         self._udp: UdpTransport | None = None
         self._driver: Driver | None = None
         self.stats: Counter[str] = Counter()
 
-    async def start(self) -> None:
+    async def __aenter__(self) -> Cluster:
+        await self._stack.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._stack.__aexit__(*exc_info)
+
+    async def _start(self) -> None:
         s = self._settings
-        self._udp = await UdpTransport.bind(s.bind)
+        # Entered in this order, unwound in reverse: driver, server, exchanges, task group, socket.
+        self._udp = await self._stack.enter_async_context(UdpTransport.bound(s.bind))
+        self._group = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._stack.callback(self._cancel_exchanges)
         self._server.route("push_pull", self._serve_push_pull)
         JoinService(lambda: self.identity, self._clock).register(self._server)
         await self._server.start(s.bind[0], s.bind[1], server_context(self.identity))
+        self._stack.push_async_callback(self._server.close)
         local = LocalNode(self.identity.node_id, self.identity.node_name, s.advertise, s.labels,
                           self.identity.cert_der)
         auth = Authenticator(self.identity.trust, self.identity.cluster_id,
@@ -74,6 +96,7 @@ class Cluster:
                           incarnation=s.incarnation, rng=self._rng, now=self._clock.now())
         self._driver = Driver(core, self._udp, self._clock, self, self._on_event)
         self._driver.start()
+        self._stack.callback(self._driver.close)
 
     @property
     def core(self) -> Membership:
@@ -104,12 +127,16 @@ class Cluster:
 
     def exchange(self, addr: Address) -> None:
         """Exchanger protocol: the core asks for a periodic push-pull."""
-        if len(self._exchanges) >= MAX_CONCURRENT_EXCHANGES:
+        if self._group is None or len(self._exchanges) >= MAX_CONCURRENT_EXCHANGES:
             self.stats["push_pull_skipped"] += 1
             return
-        task = asyncio.create_task(self._exchange(addr))
+        task = self._group.create_task(self._push_pull(addr))
         self._exchanges.add(task)
         task.add_done_callback(self._exchanges.discard)
+
+    def _cancel_exchanges(self) -> None:
+        for task in list(self._exchanges):
+            task.cancel()
 
     async def leave(self, grace_s: float = 1.0) -> None:
         """Tell every member we are leaving, and give the notices time to go out."""
@@ -117,17 +144,6 @@ class Cluster:
             return
         self._driver.leave()
         await self._udp.drain(grace_s)
-
-    async def close(self) -> None:
-        for task in list(self._exchanges):
-            task.cancel()
-        await asyncio.gather(*self._exchanges, return_exceptions=True)
-        if self._driver is not None:
-            self._driver.close()
-        await self._server.close()
-
-    async def _exchange(self, addr: Address) -> None:
-        await self._push_pull(addr)
 
     async def _push_pull(self, addr: Address) -> bool:
         body = {"members": encode_states(self.core.snapshot())}

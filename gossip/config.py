@@ -19,11 +19,14 @@ class GossipConfig:
     """Wait this long for a direct ack before asking k members (ping-req); a LAN round trip is ≪ 1 ms."""
     indirect_checks: int = 3
     """k members asked to ping-req a silent target (SWIM §3.1); 3 tolerates two bad paths."""
-    suspicion_mult: float = 2.5
+    suspicion_mult: float = 2.0
     """Minimum suspicion timeout = mult · max(1, log10 N) · probe interval (memberlist, Lifeguard §4).
-    memberlist/Serf use 4 (6.8 s at N=50). Lifeguard's confirmations and buddy system, plus gossiping a
-    refutation at once, let us go lower: in the simulator (N=50, 4 seeds x 12 stalls of 2 s and of 3 s)
-    2.5 gave no false death and cut detection by all survivors from ~10 s to ~6 s (p50)."""
+    memberlist/Serf use 4 (6.8 s at N=50). Lifeguard's buddy system, the confirmation count below and a
+    refutation gossiped at once let us go lower; see docs/gossip.md for the simulator runs behind 2."""
+    suspicion_confirmations: int = 1
+    """k: independent confirmations that bring the timeout down to its minimum (Lifeguard §4; memberlist
+    uses mult - 2 = 2). Until one arrives a lone accuser needs the long timeout, so a slow accuser cannot
+    kill a healthy member quickly; k = 2 doubled the detection tail in the simulator for little gain."""
     suspicion_max_mult: int = 6
     """The timeout starts at max_mult x the minimum and shrinks with independent confirmations (Lifeguard)."""
     awareness_max: int = 8
@@ -62,6 +65,8 @@ class GossipConfig:
                 raise ValueError(f"gossip.{name} must be >= 1, got {getattr(self, name)}")
         if self.suspicion_max_mult < 1 or self.awareness_max < 1 or self.replay_window < 64:
             raise ValueError("gossip.suspicion_max_mult/awareness_max >= 1 and replay_window >= 64")
+        if self.suspicion_confirmations < 0:
+            raise ValueError(f"gossip.suspicion_confirmations must be >= 0, got {self.suspicion_confirmations}")
 
     def retransmit_limit(self, members: int) -> int:
         """How many times one fact is sent by this node (memberlist's retransmitLimit)."""
@@ -83,7 +88,7 @@ class GossipConfig:
     @classmethod
     def local(cls) -> GossipConfig:
         """Many agents on one machine: round trips are microseconds, CPU is the scarce thing."""
-        return cls(probe_timeout_s=0.2, indirect_checks=1, suspicion_mult=3, gossip_interval_s=0.1,
+        return cls(probe_timeout_s=0.2, indirect_checks=1, gossip_interval_s=0.1,
                    push_pull_interval_s=15.0, tcp_timeout_s=2.0)
 
 

@@ -22,7 +22,7 @@ def timeout_bounds(members: int, config: GossipConfig) -> tuple[float, float]:
 
 def expected_confirmations(members: int, config: GossipConfig) -> int:
     """k: how many independent confirmations take the timeout down to its minimum."""
-    return max(0, min(int(config.suspicion_mult) - 2, members - 2))
+    return max(0, min(config.suspicion_confirmations, members - 2))
 
 
 def remaining_timeout(confirmations: int, k: int, minimum: float, maximum: float) -> float:

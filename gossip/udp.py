@@ -1,15 +1,18 @@
 """Real UDP for the gossip core, via asyncio-dgram (the only module that imports it).
 
-Sends go through a bounded queue drained by one task (asyncio-dgram's send waits for the socket to drain),
-so the synchronous core never blocks; when the queue is full the datagram is dropped and counted, as UDP
-would. Received datagrams are handed to the receiver callback one at a time, oversized ones dropped.
+`UdpTransport.bound(addr)` is an async context manager owning the socket and its two tasks (in a TaskGroup):
+sends go through a bounded queue drained by one task (asyncio-dgram's send waits for the socket to drain),
+so the synchronous core never blocks, and a full queue drops and counts, as UDP would; received datagrams
+are handed to the receiver callback one at a time, oversized ones dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import asyncio_dgram
 
@@ -20,16 +23,27 @@ log = logging.getLogger(__name__)
 
 
 class UdpTransport:
-    def __init__(self, stream: asyncio_dgram.aio.DatagramServer, *, queue_size: int = 1024) -> None:
+    def __init__(self, stream: asyncio_dgram.aio.DatagramServer, group: asyncio.TaskGroup, *,
+                 queue_size: int = 1024) -> None:
         self._stream = stream
+        self._group = group
         self._outbox: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue(queue_size)
         self._tasks: list[asyncio.Task[None]] = []
         self.stats: Counter[str] = Counter()
 
     @classmethod
-    async def bind(cls, addr: Address) -> UdpTransport:
+    @contextlib.asynccontextmanager
+    async def bound(cls, addr: Address) -> AsyncIterator[UdpTransport]:
         stream = await asyncio_dgram.bind(addr)
-        return cls(stream)
+        try:
+            async with asyncio.TaskGroup() as group:
+                transport = cls(stream, group)
+                try:
+                    yield transport
+                finally:
+                    transport.close()
+        finally:
+            stream.close()
 
     @property
     def local_addr(self) -> Address:
@@ -37,8 +51,8 @@ class UdpTransport:
         return str(host), int(port)
 
     def start(self, receiver: Receiver) -> None:
-        self._tasks = [asyncio.create_task(self._receive(receiver), name="udp-recv"),
-                       asyncio.create_task(self._send_loop(), name="udp-send")]
+        self._tasks = [self._group.create_task(self._receive(receiver), name="udp-recv"),
+                       self._group.create_task(self._send_loop(), name="udp-send")]
 
     def send(self, data: bytes, addr: Address) -> None:
         try:
@@ -49,7 +63,6 @@ class UdpTransport:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        self._stream.close()
 
     async def drain(self, timeout_s: float) -> None:
         """Wait (bounded) until queued datagrams have been handed to the kernel, e.g. a leave notice."""

@@ -111,24 +111,23 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then leave the cluster gracefully."""
-        await self.cluster.start()
-        try:
+        async with self.cluster:
             await self._api.start()
-            log.info("agent started", extra={"fields": {
-                "node": self.name, "id": self.identity.node_id, "gossip": _fmt(self.config.bind),
-                "advertise": _fmt(self.cluster.core.local.addr), "api": _fmt(self.config.api)}})
-            async with asyncio.TaskGroup() as tasks:
-                rejoin = tasks.create_task(self._keep_joined(stop))
-                persist = tasks.create_task(self._persist_peers(stop))
-                await stop.wait()
-                rejoin.cancel()
-                persist.cancel()
-            log.info("leaving the cluster", extra={"fields": {"node": self.name}})
-            await self.cluster.leave()
-            self._save_snapshot()
-        finally:
-            await self._api.close()
-            await self.cluster.close()
+            try:
+                log.info("agent started", extra={"fields": {
+                    "node": self.name, "id": self.identity.node_id, "gossip": _fmt(self.config.bind),
+                    "advertise": _fmt(self.cluster.core.local.addr), "api": _fmt(self.config.api)}})
+                async with asyncio.TaskGroup() as tasks:
+                    rejoin = tasks.create_task(self._keep_joined(stop))
+                    persist = tasks.create_task(self._persist_peers(stop))
+                    await stop.wait()
+                    rejoin.cancel()
+                    persist.cancel()
+                log.info("leaving the cluster", extra={"fields": {"node": self.name}})
+                await self.cluster.leave()
+                self._save_snapshot()
+            finally:
+                await self._api.close()
 
     async def _keep_joined(self, stop: asyncio.Event) -> None:
         """Join the seeds (flags, then remembered peers); retry while we know no live member."""

@@ -14,6 +14,7 @@ import sys
 
 import uvloop
 
+from gossip.errors import GossipError
 from node import logs
 from node.agent import Agent, AgentError, obtain_identity
 from node.cli import cli
@@ -39,7 +40,7 @@ def serve(config: AgentConfig, log_level: str) -> int:
     logs.setup(log_level)
     try:
         uvloop.run(_main(config))
-    except AgentError as exc:
+    except (AgentError, GossipError) as exc:
         print(f"shoal agent: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

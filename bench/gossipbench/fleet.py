@@ -16,6 +16,7 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,10 @@ class Fleet(ABC):
     def classify_log_line(self, line: str) -> str | None:
         """A category for a noteworthy log line, or None."""
 
+    def detection_from_logs(self, victim: str, killed_at: float, timeout_s: float) -> dict[str, Any] | None:
+        """When each survivor logged the victim dead (wall clock, ms), if the system logs that precisely."""
+        return None
+
 
 class SerfFleet(Fleet):
     system = "serf"
@@ -304,6 +309,29 @@ class ShoalFleet(Fleet):
             await self._session.close()
             self._session = None
 
+    def detection_from_logs(self, victim: str, killed_at: float, timeout_s: float) -> dict[str, Any] | None:
+        """Seconds from the kill to each survivor's first `member dead member=VICTIM` log line: the same
+        detection as the polls see, without the polling's resolution or load."""
+        marker = f'msg="member dead" member={victim} '
+        seen: dict[str, float] = {}
+        for agent in self.agents:
+            if agent.name == victim:
+                continue
+            try:
+                lines = agent.log_path.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if marker not in line:
+                    continue
+                at = _log_time(line.split(" ", 1)[0])
+                if at is not None and killed_at <= at <= killed_at + timeout_s:
+                    seen[agent.name] = at - killed_at
+                    break
+        complete = len(seen) == self.size - 1
+        return {"all_s": max(seen.values()) if complete else None,
+                "first_s": min(seen.values()) if seen else None, "logged_by": len(seen)}
+
     _LEVEL = re.compile(r"level=(\w+)")
     _MSG = re.compile(r'msg="([^"]*)"')
 
@@ -316,3 +344,11 @@ class ShoalFleet(Fleet):
         msg = self._MSG.search(line)
         text = msg.group(1) if msg else ""
         return text if text.startswith("member ") else level.group(1)
+
+
+def _log_time(stamp: str) -> float | None:
+    """Shoal's log timestamp (`2026-11-25T09:13:13.479Z`, UTC) as Unix seconds."""
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None

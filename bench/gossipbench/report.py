@@ -64,7 +64,14 @@ def summarize(res: Result) -> dict[str, Any]:
     s["stall_suspect"] = stall.get("suspect_reports")
     dg = res.get("datagrams") or {}
     s["big_datagrams"], s["max_datagram_B"] = dg.get("over_1232_B"), dg.get("max_payload_B")
-    s["sweep_p50_s"] = percentile(res.get("sweep_s") or [], 50)
+    s["sweep_p50_s"] = (res.get("sweeps") or {}).get("p50_s")
+    s["sweep_p99_s"] = (res.get("sweeps") or {}).get("p99_s")
+    logged = [k.get("from_logs") or {} for k in kills]
+    if kills and all(lg.get("all_s") is not None for lg in logged):
+        s["detect_log_p50_s"] = percentile([float(lg["all_s"]) for lg in logged], 50)
+        s["detect_log_p99_s"] = percentile([float(lg["all_s"]) for lg in logged], 99)
+    else:
+        s["detect_log_p50_s"] = s["detect_log_p99_s"] = None
     return s
 
 
@@ -83,6 +90,8 @@ ROWS = [
     Row("crash detection p50, all survivors (s)", "detect_p50_s", "{:.2f}"),
     Row("crash detection p99, all survivors (s)", "detect_p99_s", "{:.2f}"),
     Row("crash detection p50, first survivor (s)", "detect_first_p50_s", "{:.2f}"),
+    Row("crash detection p50, all survivors, agent logs (s)", "detect_log_p50_s", "{:.2f}", ratio=False),
+    Row("crash detection p99, all survivors, agent logs (s)", "detect_log_p99_s", "{:.2f}", ratio=False),
     Row("crashes (SIGKILL) timed", "kills", "{}", ratio=False),
     Row("kills never seen dead by all", "kills_missed", "{}", ratio=False),
     Row("false dead during kills (reports)", "kill_other_dead", "{}", ratio=False),
@@ -101,6 +110,7 @@ ROWS = [
     Row("datagrams with payload > 1232 B (whole run)", "big_datagrams", "{}", ratio=False),
     Row("largest datagram payload B (agent counter)", "max_datagram_B", "{}", ratio=False),
     Row("poll sweep p50 (s)", "sweep_p50_s", "{:.3f}"),
+    Row("poll sweep p99 (s)", "sweep_p99_s", "{:.3f}"),
 ]
 
 
@@ -122,7 +132,8 @@ def table(n: int, serf: dict[str, Any], shoal: dict[str, Any]) -> str:
     widths = [max(len(row[c]) for row in [header, *body]) for c in range(4)]
     lines = ["| " + " | ".join(h.ljust(widths[c]) if c == 0 else h.rjust(widths[c])
                                for c, h in enumerate(header)) + " |",
-             "|" + "|".join(("-" * (w + 1) + ":") if c else ("-" * (w + 2)) for c, w in enumerate(widths)) + "|"]
+             "|" + "|".join(("-" * (w + 1) + ":") if c else ("-" * (w + 2))
+                            for c, w in enumerate(widths)) + "|"]
     for row in body:
         lines.append("| " + " | ".join(v.ljust(widths[c]) if c == 0 else v.rjust(widths[c])
                                        for c, v in enumerate(row)) + " |")

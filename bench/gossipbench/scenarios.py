@@ -69,7 +69,8 @@ def sees_all_alive(view: View | None, names: Iterable[str]) -> bool:
     return view is not None and all(view.get(n) == "alive" for n in names)
 
 
-async def measure_join(fleet: Fleet, poller: Poller, *, timeout_s: float, seed_timeout_s: float) -> dict[str, Any]:
+async def measure_join(fleet: Fleet, poller: Poller, *, timeout_s: float,
+                       seed_timeout_s: float) -> dict[str, Any]:
     """Start the seed, wait until it answers; then t0, spawn the other N-1 (all --join the seed) and time
     until every agent sees all N alive."""
     fleet.prepare()
@@ -159,6 +160,7 @@ async def one_kill(fleet: Fleet, poller: Poller, victim: int, *, timeout_s: floa
     other_dead: set[tuple[str, str]] = set()
     fleet.kill(victim)
     t_kill = time.monotonic()
+    t_kill_wall = time.time()
 
     def step(views: Stamped) -> bool:
         for i, (t, view) in views.items():
@@ -174,7 +176,9 @@ async def one_kill(fleet: Fleet, poller: Poller, victim: int, *, timeout_s: floa
         return len(detected) == len(survivors)
 
     await poller.until(lambda: survivors, t_kill + timeout_s, step)
-    return {"victim": name, "all_s": max(detected.values()) if len(detected) == len(survivors) else None,
+    complete = len(detected) == len(survivors)
+    return {"victim": name, "killed_at_unix": t_kill_wall,
+            "all_s": max(detected.values()) if complete else None,
             "first_s": min(detected.values()) if detected else None,
             "p50_survivor_s": statistics.median(detected.values()) if detected else None,
             "first_suspect_s": min(suspected.values()) if suspected else None,
@@ -184,18 +188,27 @@ async def one_kill(fleet: Fleet, poller: Poller, victim: int, *, timeout_s: floa
             "per_survivor_s": {fleet.agents[i].name: round(t, 3) for i, t in sorted(detected.items())}}
 
 
+def victims(rng: random.Random, size: int, count: int) -> list[int]:
+    """`count` non-seed agents, each chosen once before any is chosen again (shuffled rounds)."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        batch = list(range(1, size))
+        rng.shuffle(batch)
+        chosen += batch
+    return chosen[:count]
+
+
 async def measure_kills(fleet: Fleet, poller: Poller, rng: random.Random, *, kills: int, timeout_s: float,
                         steady_timeout_s: float, gap_s: float) -> list[dict[str, Any]]:
     """`kills` crashes one after another; each victim (never the seed) is restarted with the same name and
     data, and the next kill waits until all N see all N alive again, so N stays constant."""
     results: list[dict[str, Any]] = []
-    for _ in range(kills):
+    for victim in victims(rng, fleet.size, kills):
         steady = await wait_steady(fleet, poller, steady_timeout_s)
         if steady is None:
             results.append({"error": f"cluster not steady within {steady_timeout_s} s; kills stopped"})
             break
         await asyncio.sleep(gap_s)
-        victim = rng.randrange(1, fleet.size)
         result = await one_kill(fleet, poller, victim, timeout_s=timeout_s)
         fleet.spawn(victim)
         result["rejoin_s"] = await wait_steady(fleet, poller, steady_timeout_s)
@@ -211,8 +224,7 @@ async def measure_stall(fleet: Fleet, poller: Poller, rng: random.Random, *, dur
     dead: set[tuple[int, str, str]] = set()
     suspect: set[tuple[int, str, str]] = set()
     paused: list[str] = []
-    for cycle in range(cycles):
-        victim = rng.randrange(1, fleet.size)
+    for cycle, victim in enumerate(victims(rng, fleet.size, cycles)):
         paused.append(fleet.agents[victim].name)
         start = time.monotonic()
 

@@ -9,7 +9,7 @@ import pytest
 from gossip.config import GossipConfig
 from gossip.suspicion import Suspicion, expected_confirmations, remaining_timeout, timeout_bounds
 
-CONFIG = GossipConfig(suspicion_mult=4, suspicion_max_mult=6, probe_interval_s=1.0)
+CONFIG = GossipConfig(suspicion_mult=4, suspicion_max_mult=6, suspicion_confirmations=2, probe_interval_s=1.0)
 
 
 @pytest.mark.parametrize(("n", "minimum"), [(1, 4.0), (10, 4.0), (50, 4 * math.log10(50)), (100, 8.0)])

@@ -15,7 +15,7 @@ def first_event(sim: Simulation, viewer: int, about: str, kind: str) -> float:
 
 
 def test_a_silent_peer_is_suspected_within_two_probe_rounds_and_dead_exactly_one_minimum_timeout_later() -> None:
-    config = GossipConfig(suspicion_mult=2.5)
+    config = GossipConfig(suspicion_mult=2.5, suspicion_confirmations=1)
     sim = Simulation(3, config=config)
     a, b = sim.add_node(), sim.add_node()
     sim.join(b, a)
@@ -26,7 +26,8 @@ def test_a_silent_peer_is_suspected_within_two_probe_rounds_and_dead_exactly_one
     suspected = first_event(sim, 0, b.node, "suspect")
     dead = first_event(sim, 0, b.node, "dead")
     assert suspected - crashed_at <= 2 * config.probe_interval_s + 0.01
-    # Two members: no one can confirm, so the timeout is the minimum: 2.5 x max(1, log10 2) x 1 s.
+    # Two members: no one else can confirm (k = min(1, N - 2) = 0), so the timeout is the minimum:
+    # 2.5 x max(1, log10 2) x 1 s.
     assert dead - suspected == pytest.approx(2.5)
 
 

@@ -13,16 +13,6 @@ from gossip.wire import MAX_DATAGRAM_BYTES, Address
 Got = list[tuple[bytes, Address]]
 
 
-async def _udp_pair() -> tuple[UdpTransport, UdpTransport, Got, Got]:
-    a = await UdpTransport.bind(("127.0.0.1", 0))
-    b = await UdpTransport.bind(("127.0.0.1", 0))
-    got_a: Got = []
-    got_b: Got = []
-    a.start(lambda d, s: got_a.append((d, s)))
-    b.start(lambda d, s: got_b.append((d, s)))
-    return a, b, got_a, got_b
-
-
 async def _until(condition: object, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():  # type: ignore[operator]
@@ -31,17 +21,16 @@ async def _until(condition: object, timeout: float = 5.0) -> None:
 
 def test_udp_delivers_with_source_address_and_drops_oversize() -> None:
     async def scenario() -> None:
-        a, b, got_a, got_b = await _udp_pair()
-        try:
+        got_a: Got = []
+        got_b: Got = []
+        async with UdpTransport.bound(("127.0.0.1", 0)) as a, UdpTransport.bound(("127.0.0.1", 0)) as b:
+            a.start(lambda d, s: got_a.append((d, s)))
+            b.start(lambda d, s: got_b.append((d, s)))
             a.send(b"x" * (MAX_DATAGRAM_BYTES + 1), b.local_addr)
             a.send(b"hello", b.local_addr)
             await _until(lambda: got_b)
             assert got_b == [(b"hello", a.local_addr)] and got_a == []
             assert b.stats["drop_oversize"] == 1
-        finally:
-            a.close()
-            b.close()
-            await asyncio.sleep(0)
 
     asyncio.run(scenario())
 
