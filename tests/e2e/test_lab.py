@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -80,13 +81,17 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+LAB_NAME = re.compile(r"shoal-h\d+\b")
+LAB_LINK = re.compile(r": shoal-(br0|h\d+-br)[:@]")
+
+
 def shoal_traces() -> list[str]:
-    """Every shoal-* netns and link, and every lab route, on the machine."""
+    """Every lab netns (shoal-hN) and link (shoal-br0, shoal-hN-br), and every lab route, on the machine."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     routes = subprocess.run(["ip", "route", "show"], capture_output=True, text=True, check=True).stdout
-    found = [line.split()[0] for line in netns.splitlines() if line.startswith("shoal-")]
-    found += [line.split(":")[1].strip() for line in links.splitlines() if ": shoal-" in line]
+    found = [line.split()[0] for line in netns.splitlines() if LAB_NAME.match(line)]
+    found += [line.split(":")[1].strip() for line in links.splitlines() if LAB_LINK.search(line)]
     found += [line for line in routes.splitlines() if line.startswith("198.19.")]
     return found
 
