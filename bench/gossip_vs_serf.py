@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sizes", default="20,50", help="comma-separated cluster sizes N (3..400)")
     ap.add_argument("--kills", type=int, default=10, help="sequential SIGKILLs per system and N")
     ap.add_argument("--idle", type=float, default=30.0, help="idle measurement window (s)")
-    ap.add_argument("--settle", type=float, default=10.0, help="quiet time after join before the window (s)")
+    ap.add_argument("--settle", type=float, default=60.0,
+                    help="quiet time after join before the idle window (s); Shoal's first contact with each "
+                         "peer carries its certificate, so shorter settles measure warm-up, not idle")
     ap.add_argument("--stall", type=float, default=60.0, help="stall test length (s); 0 skips it")
     ap.add_argument("--stall-period", type=float, default=10.0, help="one SIGSTOP every this many s")
     ap.add_argument("--stall-pause", type=float, default=2.0, help="each SIGSTOP lasts this many s")

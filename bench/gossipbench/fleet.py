@@ -241,6 +241,8 @@ class SerfFleet(Fleet):
             client.close()
 
     def classify_log_line(self, line: str) -> str | None:
+        if "Refuting a suspect message" in line:
+            return "member refuted a suspicion of itself"
         if "[ERR]" in line:
             return "error"
         if "[WARN]" in line:
