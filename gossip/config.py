@@ -15,8 +15,10 @@ from dataclasses import dataclass
 class GossipConfig:
     probe_interval_s: float = 1.0
     """One probe per interval (SWIM §3); 1 s is Serf's LAN class and bounds idle traffic to ~2 datagrams/s."""
-    probe_timeout_s: float = 0.5
-    """Wait this long for a direct ack before asking k members (ping-req); a LAN round trip is ≪ 1 ms."""
+    probe_timeout_s: float = 0.3
+    """Wait this long for a direct ack before asking k members (ping-req), and as long again for them; a
+    LAN round trip is ≪ 1 ms. memberlist's 0.5 s (a 1 s round) added 0.5 s to every detection; a slow
+    target is only suspected, and refutes, and a slow prober stretches this by its awareness score."""
     indirect_checks: int = 3
     """k members asked to ping-req a silent target (SWIM §3.1); 3 tolerates two bad paths."""
     suspicion_mult: float = 2.0

@@ -294,6 +294,8 @@ class Membership:
             kind = state.status.label
         if kind:
             self.outbox.append(MemberEvent(kind, state))
+        if state.status != Status.ALIVE:
+            self._gossip_now()  # bad news travels at once: detection time is measured until all know
 
     def _about_me(self, news: MemberNews) -> None:
         if not needs_refute(self.incarnation, news, self.leaving):
@@ -306,8 +308,7 @@ class Membership:
         self._broadcasts.queue(self.local.node, state.alive_news())
         self.stats["refutes"] += 1
         self.outbox.append(MemberEvent("refute", state))
-        # Gossip the refutation now rather than at the next tick: the suspicion clock is already running.
-        self._timers.set("gossip", self._now, self._gossip)
+        self._gossip_now()  # the suspicion clock is already running
 
     # ---- suspicion -----------------------------------------------------------------------------------
 
@@ -364,7 +365,9 @@ class Membership:
         for helper in self._rng.sample(helpers, min(self.config.indirect_checks, len(helpers))):
             self._send(helper.addr, [PingReq(seq, target.node, target.addr)], helper.node)
             probe.expected_nacks += 1
-        deadline = probe.started + self._awareness.scale(self.config.probe_interval_s)
+        # The indirect window is as long as the direct one (memberlist: 0.5 s + 0.5 s = the interval).
+        round_s = min(2 * self.config.probe_timeout_s, self.config.probe_interval_s)
+        deadline = probe.started + self._awareness.scale(round_s)
         self._timers.set(f"probe-final:{seq}", max(deadline, now), functools.partial(self._probe_failed, seq))
 
     def _probe_failed(self, seq: int, now: float) -> None:
@@ -405,6 +408,10 @@ class Membership:
             m.status in (Status.ALIVE, Status.SUSPECT) or now - m.since < self.config.gossip_to_dead_s)]
         for member in self._rng.sample(recent, min(self.config.gossip_nodes, len(recent))):
             self._send(member.addr, [], member.node)
+
+    def _gossip_now(self) -> None:
+        """Run a gossip round now instead of at the next tick (urgent news; the tick then restarts)."""
+        self._timers.set("gossip", self._now, self._gossip)
 
     def _push_pull(self, now: float) -> None:
         """Anti-entropy with one member picked among the alive *and the dead*: exchanging views with a
