@@ -103,6 +103,39 @@ def shoal_command(arg: str | None) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "node"]
 
 
+FINGERPRINT = """
+import dataclasses, hashlib, json, pathlib
+import gossip, node
+from gossip.config import GossipConfig
+digest = hashlib.sha256()
+for pkg in (gossip, node):
+    for path in sorted(pathlib.Path(pkg.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+root = pathlib.Path(gossip.__file__).parents[1]
+print(json.dumps({"source_sha256": digest.hexdigest()[:16], "root": str(root),
+                  "gossip_lan": dataclasses.asdict(GossipConfig.lan())}))
+"""
+
+
+def shoal_fingerprint(command: list[str]) -> dict[str, Any]:
+    """Which Shoal the agents will run: a hash of its gossip/ and node/ sources and its default (LAN) gossip
+    settings, read with Shoal's own interpreter. An editable install changes when the tree does."""
+    interpreter = command[0]
+    if not Path(interpreter).name.startswith("python"):
+        first = Path(interpreter).read_text(errors="replace").split("\n", 1)[0]
+        interpreter = first[2:].strip() if first.startswith("#!") else sys.executable
+    try:
+        out = subprocess.run([interpreter, "-c", FINGERPRINT], capture_output=True, text=True, timeout=60,
+                             check=True)
+        found: dict[str, Any] = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        return {"error": str(exc)}
+    git = subprocess.run(["git", "-C", found["root"], "describe", "--always", "--dirty"], capture_output=True,
+                         text=True, timeout=10, check=False)
+    found["git"] = git.stdout.strip() if git.returncode == 0 else None
+    return found
+
+
 def serf_version(binary: str) -> str:
     try:
         out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=False)
@@ -145,6 +178,8 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
     poller = Poller(fleet, args.poll)
     res: dict[str, Any] = {"system": fleet.system, "N": fleet.size}
     started = time.monotonic()
+    if fleet.system == "shoal":
+        res["shoal_source"] = shoal_fingerprint(shoal_command(args.shoal))
     try:
         fleet.ns.install_counters([a.gossip_port for a in fleet.agents])
         res["join"] = await measure_join(fleet, poller, timeout_s=args.join_timeout, seed_timeout_s=30.0)
@@ -170,6 +205,7 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
         res["error"] = str(exc)
         log(f"{fleet.system} N={fleet.size}: ERROR {exc}")
     finally:
+        res["loadavg_end"] = os.getloadavg()
         sweeps = poller.sweep_s
         res["sweeps"] = {"count": len(sweeps), "p50_s": percentile(sweeps, 50),
                          "p99_s": percentile(sweeps, 99), "max_s": max(sweeps, default=None)}
@@ -180,7 +216,6 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
                 kill["from_logs"] = fleet.detection_from_logs(kill["victim"], kill["killed_at_unix"],
                                                               args.detect_timeout)
         res["duration_s"] = time.monotonic() - started
-        res["loadavg_after"] = os.getloadavg()
     return res
 
 
@@ -209,6 +244,10 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, Any]], meta: d
     summaries = {n: {sys_: summarize(r) for sys_, r in pair.items()} for n, pair in results.items()}
     print(f"\nserf version: {meta['serf_version']}   shoal: {' '.join(meta['shoal_command'])}")
     print(f"host: {meta['host']}; defaults on both sides (Serf -profile lan, Shoal LAN class, probe 1 s)")
+    print(f"shoal source: {_describe(meta.get('shoal_source_start'))}")
+    if meta.get("shoal_source_changed"):
+        print("WARNING: Shoal's sources changed while the bench ran (see shoal_source per phase in the "
+              "JSON); the figures mix versions")
     for n in sorted(summaries):
         print()
         print(table(n, summaries[n].get("serf", {}), summaries[n].get("shoal", {})))
@@ -226,6 +265,16 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, Any]], meta: d
     Path(args.out).write_text(json.dumps(payload, indent=1, default=str))
 
 
+def _describe(fp: dict[str, Any] | None) -> str:
+    if not fp or "gossip_lan" not in fp:
+        return f"unknown ({(fp or {}).get('error', 'not read')})"
+    g = fp["gossip_lan"]
+    knobs = ", ".join(f"{k}={g[k]}" for k in ("probe_interval_s", "probe_timeout_s", "suspicion_mult",
+                                               "suspicion_max_mult", "suspicion_confirmations",
+                                               "retransmit_mult", "push_pull_interval_s") if k in g)
+    return f"{fp.get('root')} git {fp.get('git')} sha256 {fp.get('source_sha256')}; gossip lan: {knobs}"
+
+
 def keep_logs(workdir: Path, dest: str) -> None:
     target = Path(dest)
     for path in workdir.glob("*/*.log"):
@@ -240,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "serf_version": serf_version(args.serf) if "serf" in args.system_list else None,
         "shoal_command": shoal_command(args.shoal), "started_unix": time.time(),
+        "shoal_source_start": shoal_fingerprint(shoal_command(args.shoal)) if "shoal" in args.system_list
+        else {},
         "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} cores, "
                 f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())} at start",
     }
@@ -262,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_logs:
             keep_logs(workdir, args.keep_logs)
         shutil.rmtree(workdir, ignore_errors=True)
+    if "shoal" in args.system_list:
+        meta["shoal_source_end"] = shoal_fingerprint(shoal_command(args.shoal))
+        seen = {r.get("shoal_source", {}).get("source_sha256") for p in results.values() for r in p.values()
+                if "shoal_source" in r} | {meta["shoal_source_start"].get("source_sha256"),
+                                           meta["shoal_source_end"].get("source_sha256")}
+        meta["shoal_source_changed"] = len(seen) > 1
     if results:
         report(args, results, meta)
     return status or (1 if any("error" in r for p in results.values() for r in p.values()) else 0)
