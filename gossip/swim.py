@@ -448,8 +448,12 @@ class Membership:
         if not primary and not news:
             return
         self._dgram_seq += 1
-        data = seal(self._key, self._auth.tag, self.local.node, self._boot, self._dgram_seq,
-                    int(self._wall * 1000), cert, encode_messages(primary + news))
+        try:
+            data = seal(self._key, self._auth.tag, self.local.node, self._boot, self._dgram_seq,
+                        int(self._wall * 1000), cert, encode_messages(primary + news))
+        except WireError:  # cannot happen while the budget above is right; never send an oversized one
+            self.stats["send_oversize"] += 1
+            return
         self.stats["sent_datagrams"] += 1
         self.stats["sent_bytes"] += len(data)
         self.stats["max_datagram_bytes"] = max(self.stats["max_datagram_bytes"], len(data))
