@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: install, build a 3-host lab (network namespaces, one agent each, first initialised, others
-# joined), and show the cluster from host h2. `sudo .venv/bin/shoal lab down` removes it all.
+# joined), and show the cluster from host h2. `.venv/bin/shoal lab down` removes it all. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -11,5 +11,5 @@ echo
 echo "members as h2 sees them:"
 "$shoal" --host http://198.18.0.12:7947 members
 echo
-echo "try: sudo $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 members   (h3 turns dead)"
-echo "     sudo $shoal lab start h3; sudo $shoal lab down"
+echo "try: $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 members   (h3 turns dead)"
+echo "     $shoal lab start h3; $shoal lab down"
