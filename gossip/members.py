@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from gossip.wire import Address, Alive, Dead, Left, MemberNews, NodeId, Suspect
+from gossip.wire import Address, Alive, Dead, MemberNews, NodeId, Suspect
 
 
 class Status(enum.IntEnum):
@@ -100,6 +100,3 @@ def needs_refute(my_incarnation: int, news: MemberNews, leaving: bool) -> bool:
         return news.incarnation > my_incarnation  # a stale view of an earlier life of ours
     return news.incarnation >= my_incarnation
 
-
-def is_left(news: MemberNews) -> bool:
-    return isinstance(news, Left)

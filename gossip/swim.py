@@ -148,9 +148,6 @@ class Membership:
     def members(self) -> list[MemberState]:
         return sorted(self._members.values(), key=lambda m: (m.name, m.node))
 
-    def member(self, node: NodeId) -> MemberState | None:
-        return self._members.get(node)
-
     @property
     def awareness(self) -> int:
         return self._awareness.score

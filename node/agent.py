@@ -27,6 +27,8 @@ from node.config import AgentConfig
 log = logging.getLogger("shoal.agent")
 
 REJOIN_INTERVAL_S = 5.0
+JOIN_RETRY_S = 30.0
+"""How long a first join keeps trying unreachable seeds before giving up (a refusal ends it at once)."""
 
 
 class AgentError(Exception):
@@ -49,18 +51,26 @@ async def obtain_identity(config: AgentConfig, clock: Clock) -> Identity:
     except TokenError as exc:
         raise AgentError(f"--token: {exc}") from None
     node_id, key, name = prepare_node(config.data_dir, node_name=config.name)
-    causes = []
-    for seed in config.join:
-        try:
-            grant = await request_join(seed, token, node_id, key, name, timeout_s=config.gossip.tcp_timeout_s,
-                                       now_s=clock.wall())
-        except JoinRefused as exc:
-            raise AgentError(f"join refused by {seed[0]}:{seed[1]}: {exc}") from None
-        except JoinUnreachable as exc:
-            causes.append(str(exc))
-            continue
-        return save_grant(config.data_dir, grant)
-    raise AgentError("could not reach any member to join: " + "; ".join(causes))
+    deadline = clock.now() + JOIN_RETRY_S
+    delay = 0.5
+    while True:
+        causes = []
+        for seed in config.join:
+            try:
+                grant = await request_join(seed, token, node_id, key, name,
+                                           timeout_s=config.gossip.tcp_timeout_s, now_s=clock.wall())
+            except JoinRefused as exc:
+                raise AgentError(f"join refused by {seed[0]}:{seed[1]}: {exc}") from None
+            except JoinUnreachable as exc:
+                causes.append(str(exc))
+                continue
+            return save_grant(config.data_dir, grant)
+        if clock.now() + delay > deadline:
+            raise AgentError(f"could not reach any member to join within {JOIN_RETRY_S:.0f} s: "
+                             + "; ".join(causes))
+        log.warning("no member reachable yet; retrying", extra={"fields": {"in_s": delay, "causes": causes}})
+        await asyncio.sleep(delay)  # members may still be starting (hosts booting together)
+        delay = min(delay * 2, 5.0)
 
 
 def advertise_address(config: AgentConfig) -> Address:
@@ -71,7 +81,8 @@ def advertise_address(config: AgentConfig) -> Address:
     if host not in ("0.0.0.0", "::"):
         return config.bind
     for seed in config.join:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        family = socket.AF_INET6 if ":" in seed[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect(seed)  # a route lookup only: connect() on UDP sends nothing
             return probe.getsockname()[0], port
     raise AgentError("cannot tell which address to advertise: pass --advertise IP or --bind IP")

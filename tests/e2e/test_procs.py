@@ -101,3 +101,18 @@ def test_cli_reads_any_node_with_host_before_or_after_and_exit_codes_follow_spec
     nobody = shoal("members", "--host", f"http://127.0.0.1:{free_port()}")
     assert nobody.returncode == 3 and "no answer" in nobody.stderr
     assert shoal("members", "--bogus").returncode == 2
+
+
+def test_a_joiner_started_before_its_seed_waits_for_it(tmp_path: Path) -> None:
+    seed = AgentProc("seed", tmp_path / "seed", free_port(), free_port())
+    joiner = AgentProc("early", tmp_path / "early", free_port(), free_port())
+    init = shoal("init", "--data", str(seed.data), "--name", "seed")
+    token = init.stdout.strip().splitlines()[-1]
+    try:
+        joiner.start("--join", f"127.0.0.1:{seed.port}", "--token", token)
+        wait_for(lambda: "no member reachable yet" in joiner.log.read_text(), 20, "the joiner to retry")
+        seed.start()
+        wait_for(lambda: joiner.statuses() == {"seed": "alive", "early": "alive"}, 30, "the late seed")
+    finally:
+        joiner.stop()
+        seed.stop()
