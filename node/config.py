@@ -98,13 +98,17 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
     if len(pairs) > MAX_LABELS or labels_size(pairs) > MAX_LABELS_BYTES:
         raise ConfigError(f"label: at most {MAX_LABELS} labels of {MAX_LABELS_BYTES} bytes in all, got "
                           f"{len(pairs)} of {labels_size(pairs)} bytes")
+    bind = parse_address(str(merged.get("bind", "0.0.0.0")), setting="bind", default_port=GOSSIP_PORT)
+    # The API listens beside a specific gossip address (agents on 127.0.0.2, .3 … each get their own), and
+    # on loopback only when gossip binds every interface.
+    api_host = bind[0] if bind[0] not in ("0.0.0.0", "::") else "127.0.0.1"
     return AgentConfig(
         data_dir=Path(merged.get("data", DEFAULT_DATA)),
         name=merged.get("name"),
-        bind=parse_address(str(merged.get("bind", "0.0.0.0")), setting="bind", default_port=GOSSIP_PORT),
+        bind=bind,
         advertise=parse_address(str(merged["advertise"]), setting="advertise", default_port=GOSSIP_PORT)
         if merged.get("advertise") else None,
-        api=parse_address(str(merged.get("api", "127.0.0.1")), setting="api", default_port=API_PORT),
+        api=parse_address(str(merged.get("api", api_host)), setting="api", default_port=API_PORT),
         join=tuple(parse_address(str(j), setting="join", default_port=GOSSIP_PORT)
                    for j in merged.get("join", ())),
         token=merged.get("token"),

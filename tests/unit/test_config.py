@@ -16,8 +16,14 @@ def test_flags_override_the_file_and_defaults_fill_the_rest(tmp_path: Path) -> N
     config = build({"name": "flag", "label": None, "labels": ()}, load_file(file))
     assert config.name == "flag"
     assert config.bind == ("10.0.0.1", 7946) and config.join == (("10.0.0.2", 8000),)
-    assert config.api == ("127.0.0.1", 7947) and config.labels == (("zone", "b"),)
+    assert config.api == ("10.0.0.1", 7947) and config.labels == (("zone", "b"),)
     assert config.gossip.probe_interval_s == 2.0 and config.gossip.probe_timeout_s == 0.2
+
+
+def test_the_api_defaults_to_loopback_unless_gossip_binds_a_specific_address() -> None:
+    assert build({}, {}).api == ("127.0.0.1", 7947)
+    assert build({"bind": "127.0.0.5:9000"}, {}).api == ("127.0.0.5", 7947)
+    assert build({"bind": "127.0.0.5", "api": "127.0.0.1:8000"}, {}).api == ("127.0.0.1", 8000)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
