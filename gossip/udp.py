@@ -21,6 +21,9 @@ from gossip.wire import MAX_DATAGRAM_BYTES, Address
 
 log = logging.getLogger(__name__)
 
+MAX_BACKLOG = 4096
+"""Received datagrams allowed to wait for the protocol (~5 MB at most); more are dropped and counted."""
+
 
 class UdpTransport:
     def __init__(self, stream: asyncio_dgram.aio.DatagramServer, group: asyncio.TaskGroup, *,
@@ -85,12 +88,22 @@ class UdpTransport:
             if len(data) > MAX_DATAGRAM_BYTES:
                 self.stats["drop_oversize"] += 1
                 continue
+            self._shed_backlog()
             try:
                 host, port = src[0], src[1]  # type: ignore[index]
                 receiver(data, (str(host), int(port)))
             except Exception:  # a bug in handling one datagram must not stop the receive loop
                 self.stats["drop_handler_error"] += 1
                 log.exception("datagram handler failed")
+
+    def _shed_backlog(self) -> None:
+        """Bound memory under a flood: asyncio-dgram queues every datagram the kernel hands it, unbounded,
+        so when more than `MAX_BACKLOG` wait we drop the oldest waiting ones (counted), as a full socket
+        buffer would. A flood then costs CPU we can see in the counters, never unbounded memory."""
+        backlog: asyncio.Queue[object] | None = getattr(self._stream, "_recvq", None)
+        while backlog is not None and backlog.qsize() > MAX_BACKLOG:
+            backlog.get_nowait()
+            self.stats["drop_backlog"] += 1
 
     async def _send_loop(self) -> None:
         while True:

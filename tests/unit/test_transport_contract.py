@@ -7,7 +7,7 @@ import asyncio
 import random
 
 from gossip.simnet import SimClock, SimHost, SimNetwork
-from gossip.udp import UdpTransport
+from gossip.udp import MAX_BACKLOG, UdpTransport
 from gossip.wire import MAX_DATAGRAM_BYTES, Address
 
 Got = list[tuple[bytes, Address]]
@@ -55,3 +55,18 @@ def test_simulated_network_delivers_with_source_address_and_honours_partitions_a
     a.send(b"closed", b.local_addr)
     clock.run_until(3.0)
     assert len(got_b) == 1
+
+
+def test_udp_sheds_a_flood_backlog_instead_of_growing_without_bound() -> None:
+    async def scenario() -> None:
+        got: Got = []
+        async with UdpTransport.bound(("127.0.0.1", 0)) as t:
+            backlog = t._stream._recvq  # what asyncio-dgram queued from the kernel (a flood, simulated)
+            for i in range(MAX_BACKLOG + 1000):
+                backlog.put_nowait((b"%d" % i, ("127.0.0.1", 9)))
+            t.start(lambda d, s: got.append((d, s)))
+            await _until(lambda: backlog.qsize() == 0)
+            assert t.stats["drop_backlog"] >= 999
+            assert len(got) + t.stats["drop_backlog"] == MAX_BACKLOG + 1000
+
+    asyncio.run(scenario())
