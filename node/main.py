@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 import sys
@@ -43,8 +44,11 @@ def serve(config: AgentConfig, log_level: str) -> int:
     except (AgentError, GossipError) as exc:
         print(f"shoal agent: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"shoal agent: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", file=sys.stderr)
+    except OSError as exc:  # e.g. an address already taken by another agent, or an unreadable data dir
+        cause = os.strerror(exc.errno) if exc.errno else ""
+        hint = " (is another process using it? choose --bind / --api)" if "bind" in str(exc) else ""
+        print(f"shoal agent: {exc}{f' ({cause})' if cause and cause not in str(exc) else ''}{hint}",
+              file=sys.stderr)
         return 1
     return 0
 
