@@ -80,7 +80,7 @@ def init(data: Path, cluster_name: str, name: str | None) -> None:
 @click.option("--name", default=None, help="Node name (default: generated and persisted).")
 @click.option("--bind", default=None, metavar="IP[:PORT]", help="Gossip UDP+TCP bind [0.0.0.0:7946].")
 @click.option("--advertise", default=None, metavar="IP[:PORT]", help="Address peers use to reach us.")
-@click.option("--api", default=None, metavar="IP[:PORT]", help="HTTP API bind [the --bind IP, or 127.0.0.1 if that is 0.0.0.0; port 7947].")
+@click.option("--api", default=None, metavar="IP[:PORT]", help="HTTP API bind [--bind IP or 127.0.0.1, port 7947].")
 @click.option("--join", multiple=True, metavar="IP[:PORT]", help="A member to join through (repeatable).")
 @click.option("--token", default=None, help="Join token from `shoal init` or `shoal join-token`.")
 @click.option("--label", multiple=True, metavar="KEY=VALUE", help="Node label (repeatable).")
