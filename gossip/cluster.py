@@ -64,6 +64,7 @@ class Cluster:
         self._exchanges: set[asyncio.Task[bool]] = set()
         self._udp: UdpTransport | None = None
         self._driver: Driver | None = None
+        self._client_tls = client_context(identity)  # built once: it loads and parses the key and certs
         self.stats: Counter[str] = Counter()
 
     async def __aenter__(self) -> Cluster:
@@ -148,7 +149,7 @@ class Cluster:
     async def _push_pull(self, addr: Address) -> bool:
         body = {"members": encode_states(self.core.snapshot())}
         try:
-            async with await open_stream(addr, client_context(self.identity), self.config.tcp_timeout_s) as s:
+            async with await open_stream(addr, self._client_tls, self.config.tcp_timeout_s) as s:
                 reply = await s.request("push_pull", body)
                 states = decode_states(reply.get("members"), self._clock.now())
                 peer_cert = s.peer_cert_der
