@@ -1,7 +1,7 @@
 """The SWIM + Lifeguard protocol core, free of I/O: bytes and time in, effects out.
 
-`Membership` owns the member table, probing (ping, ping-req via k members, suspicion, dead), refutation,
-piggybacked dissemination and the push-pull schedule. Callers feed it datagrams (`receive`) and the passage
+`Membership` owns the member table, suspicion and death (Lifeguard timeouts), refutation, piggybacked
+dissemination and the push-pull schedule; its `Prober` (gossip.probe) runs the ping / ping-req rounds. Callers feed it datagrams (`receive`) and the passage
 of time (`advance`), and drain `outbox` for what to send. The same core runs over real UDP (gossip.cluster)
 and inside the deterministic simulator (gossip.simnet), so the simulation tests the real protocol.
 """
@@ -19,6 +19,7 @@ from gossip.config import GossipConfig
 from gossip.envelope import OVERHEAD, Authenticator, seal
 from gossip.errors import CertificateError, SignatureError, WireError
 from gossip.members import MemberState, Merge, Outcome, Status, merge, needs_refute
+from gossip.probe import Prober
 from gossip.signing import SigningKey
 from gossip.suspicion import Suspicion, expected_confirmations, timeout_bounds
 from gossip.timers import Timers
@@ -77,21 +78,6 @@ Effect = Send | Exchange | MemberEvent
 
 
 @dataclass(slots=True)
-class _Probe:
-    target: NodeId
-    started: float
-    expected_nacks: int = 0
-    nacks: int = 0
-
-
-@dataclass(slots=True)
-class _Relay:
-    requester: Address
-    requester_id: NodeId
-    seq: int
-
-
-@dataclass(slots=True)
 class _Peers:
     """What we track about peers beyond SWIM state: who can verify us, and their last boot."""
 
@@ -119,22 +105,17 @@ class Membership:
         self._broadcasts = BroadcastQueue(encoded_size)
         self._awareness = Awareness(config.awareness_max)
         self._suspicions: dict[NodeId, Suspicion] = {}
-        self._probes: dict[int, _Probe] = {}
-        self._relays: dict[int, _Relay] = {}
         self._peers = _Peers()
-        self._order: list[NodeId] = []
-        self._order_at = 0
+        self._prober = Prober(config=config, host=self, timers=self._timers, awareness=self._awareness, rng=rng)
         self._dgram_seq = 0
-        self._probe_seq = 0
 
     # ---- public surface ------------------------------------------------------------------------------
 
     def start(self, now: float, wall: float) -> None:
         self._clock(now, wall)
         self._broadcasts.queue(self.local.node, self._self_state(now).alive_news())
-        jitter = self._rng.random()
-        self._timers.set("probe", now + jitter * self.config.probe_interval_s, self._probe)
-        self._timers.set("gossip", now + jitter * self.config.gossip_interval_s, self._gossip)
+        self._prober.start(now)
+        self._timers.set("gossip", now + self._rng.random() * self.config.gossip_interval_s, self._gossip)
         self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
         self._timers.set("reap", now + 10.0, self._reap)
 
@@ -207,8 +188,8 @@ class Membership:
         news = Left(self.local.node, self.incarnation)
         self._members[self.local.node] = self._self_state(now, Status.LEFT)
         self._broadcasts.queue(self.local.node, news)
-        for member in self._live_members():
-            self._send(member.addr, [news], member.node)
+        for member in self.live_members():
+            self.send(member.addr, [news], member.node)
 
     # ---- receiving -----------------------------------------------------------------------------------
 
@@ -216,40 +197,17 @@ class Membership:
         match message:
             case Ping(seq, target):
                 if target == self.local.node:
-                    self._send(src, [Ack(seq)], sender)
+                    self.send(src, [Ack(seq)], sender)
                 else:
                     self.stats["drop_misdirected"] += 1
-            case PingReq(seq, target, target_addr):
-                self._relay(seq, target, target_addr, sender, src)
+            case PingReq():
+                self._prober.on_ping_req(message, sender, src, self._now)
             case Ack(seq):
-                self._on_ack(seq, sender)
+                self._prober.on_ack(seq, sender)
             case Nack(seq):
-                if (probe := self._probes.get(seq)) is not None:
-                    probe.nacks += 1
+                self._prober.on_nack(seq)
             case Alive() | Suspect() | Dead() | Left():
                 self._apply(message)
-
-    def _on_ack(self, seq: int, sender: NodeId) -> None:
-        if (probe := self._probes.pop(seq, None)) is not None:
-            if probe.target == sender:
-                self._peers.knows_me.add(sender)
-            self._awareness.apply(-1)
-            self._timers.cancel(f"probe-timeout:{seq}")
-            self._timers.cancel(f"probe-final:{seq}")
-        elif (relay := self._relays.pop(seq, None)) is not None:
-            self._timers.cancel(f"relay:{seq}")
-            self._send(relay.requester, [Ack(relay.seq)], relay.requester_id)
-
-    def _relay(self, seq: int, target: NodeId, target_addr: Address, sender: NodeId, src: Address) -> None:
-        own = self._next_probe_seq()
-        self._relays[own] = _Relay(src, sender, seq)
-        self._send(target_addr, [Ping(own, target)], target)
-        self._timers.set(f"relay:{own}", self._now + self.config.probe_timeout_s,
-                         functools.partial(self._relay_expired, own))
-
-    def _relay_expired(self, own: int, now: float) -> None:
-        if (relay := self._relays.pop(own, None)) is not None:
-            self._send(relay.requester, [Nack(relay.seq)], relay.requester_id)
 
     # ---- merging news --------------------------------------------------------------------------------
 
@@ -282,7 +240,7 @@ class Membership:
             self._end_suspicion(state.node)
         if state.status == Status.ALIVE:
             if before is None or before.status in (Status.DEAD, Status.LEFT):
-                self._add_to_order(state.node)
+                self._prober.add(state.node)
             kind = "join" if before is None else "alive" if before.status != Status.ALIVE else ""
         elif state.status == Status.SUSPECT:
             self._start_suspicion(state, news)
@@ -339,62 +297,6 @@ class Membership:
             return
         self._apply(Dead(node, state.incarnation, self.local.node))
 
-    # ---- probing (SWIM §3 with Lifeguard §3) ----------------------------------------------------------
-
-    def _probe(self, now: float) -> None:
-        self._timers.set("probe", now + self._awareness.scale(self.config.probe_interval_s), self._probe)
-        target = self._next_target()
-        if target is None:
-            return
-        seq = self._next_probe_seq()
-        self._probes[seq] = _Probe(target.node, now)
-        buddy = target.node if target.status == Status.SUSPECT else None
-        self._send(target.addr, [Ping(seq, target.node)], target.node, buddy=buddy)
-        self._timers.set(f"probe-timeout:{seq}", now + self._awareness.scale(self.config.probe_timeout_s),
-                         functools.partial(self._probe_indirect, seq))
-
-    def _probe_indirect(self, seq: int, now: float) -> None:
-        probe = self._probes.get(seq)
-        target = self._members.get(probe.target) if probe else None
-        if probe is None or target is None:
-            return
-        helpers = [m for m in self._live_members() if m.node != target.node and m.status == Status.ALIVE]
-        for helper in self._rng.sample(helpers, min(self.config.indirect_checks, len(helpers))):
-            self._send(helper.addr, [PingReq(seq, target.node, target.addr)], helper.node)
-            probe.expected_nacks += 1
-        # The indirect window is as long as the direct one (memberlist: 0.5 s + 0.5 s = the interval).
-        round_s = min(2 * self.config.probe_timeout_s, self.config.probe_interval_s)
-        deadline = probe.started + self._awareness.scale(round_s)
-        self._timers.set(f"probe-final:{seq}", max(deadline, now), functools.partial(self._probe_failed, seq))
-
-    def _probe_failed(self, seq: int, now: float) -> None:
-        probe = self._probes.pop(seq, None)
-        if probe is None:
-            return
-        missed = probe.expected_nacks - probe.nacks if probe.expected_nacks else 1
-        self._awareness.apply(max(0, missed))
-        target = self._members.get(probe.target)
-        if target is not None and target.status == Status.ALIVE:
-            self.stats["suspicions_raised"] += 1
-            self._apply(Suspect(target.node, target.incarnation, self.local.node))
-
-    def _next_target(self) -> MemberState | None:
-        for _ in range(2):
-            while self._order_at < len(self._order):
-                node = self._order[self._order_at]
-                self._order_at += 1
-                member = self._members.get(node)
-                if member is not None and member.status in (Status.ALIVE, Status.SUSPECT):
-                    return member
-            self._order = [m.node for m in self._live_members()]
-            self._rng.shuffle(self._order)
-            self._order_at = 0
-        return None
-
-    def _add_to_order(self, node: NodeId) -> None:
-        # A random position keeps the round robin's bound on time-to-first-probe (SWIM §4.3).
-        self._order.insert(self._rng.randint(self._order_at, len(self._order)), node)
-
     # ---- dissemination and anti-entropy --------------------------------------------------------------
 
     def _gossip(self, now: float) -> None:
@@ -404,7 +306,7 @@ class Membership:
         recent = [m for m in self._members.values() if m.node != self.local.node and (
             m.status in (Status.ALIVE, Status.SUSPECT) or now - m.since < self.config.gossip_to_dead_s)]
         for member in self._rng.sample(recent, min(self.config.gossip_nodes, len(recent))):
-            self._send(member.addr, [], member.node)
+            self.send(member.addr, [], member.node)
 
     def _gossip_now(self) -> None:
         """Run a gossip round now instead of at the next tick (urgent news; the tick then restarts)."""
@@ -434,9 +336,21 @@ class Membership:
                 self._peers.boots.pop(member.node, None)
                 self.outbox.append(MemberEvent("reap", member))
 
+    # ---- what the prober needs (gossip.probe.ProbeHost) ------------------------------------------------
+
+    def member(self, node: NodeId) -> MemberState | None:
+        return self._members.get(node)
+
+    def suspect(self, target: MemberState) -> None:
+        self.stats["suspicions_raised"] += 1
+        self._apply(Suspect(target.node, target.incarnation, self.local.node))
+
+    def acked_by(self, node: NodeId) -> None:
+        self._peers.knows_me.add(node)
+
     # ---- sending -------------------------------------------------------------------------------------
 
-    def _send(self, addr: Address, primary: list[Message], dest: NodeId | None, *,
+    def send(self, addr: Address, primary: list[Message], dest: NodeId | None, *,
               buddy: NodeId | None = None) -> None:
         cert = b"" if dest in self._peers.knows_me else self.local.cert
         used = OVERHEAD + len(cert) + LIST_SLACK + sum(encoded_size(m) for m in primary)
@@ -461,11 +375,7 @@ class Membership:
     def _clock(self, now: float, wall: float) -> None:
         self._now, self._wall = now, wall
 
-    def _next_probe_seq(self) -> int:
-        self._probe_seq += 1
-        return self._probe_seq
-
-    def _live_members(self) -> list[MemberState]:
+    def live_members(self) -> list[MemberState]:
         return [m for m in self._members.values()
                 if m.node != self.local.node and m.status in (Status.ALIVE, Status.SUSPECT)]
 
