@@ -36,12 +36,13 @@ def shoal(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
                           **kwargs)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll `condition` until it holds; returns the seconds it took, fails the test at the deadline."""
+def wait_for(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> float:
+    """Poll `condition` until it holds; returns the seconds it took, fails the test at the deadline saying
+    `what` it waited for (a callable is asked then, so it can describe the state it found)."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
         time.sleep(0.1)
     return time.monotonic() - start
 

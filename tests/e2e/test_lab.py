@@ -13,15 +13,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import node.lab
+from tests.e2e.procs import wait_for
 
 pytestmark = [
     pytest.mark.lab,
@@ -60,14 +60,6 @@ def members(index: int) -> dict[str, str]:
     """name -> status as host h<index>'s agent reports it."""
     with _HTTP.open(f"http://198.18.0.{10 + index}:7947/v1/members", timeout=2) as response:
         return {m["name"]: m["status"] for m in json.loads(response.read())}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout_s:g} s: {what()}")
-        time.sleep(0.2)
 
 
 def views(indices: range | list[int]) -> str:
