@@ -73,19 +73,27 @@ async def obtain_identity(config: AgentConfig, clock: Clock) -> Identity:
         delay = min(delay * 2, 5.0)
 
 
+ROUTE_PROBE = ("192.0.2.1", 9)
+"""A documentation address (RFC 5737): we only ask the kernel which source address would route there."""
+
+
 def advertise_address(config: AgentConfig) -> Address:
-    """--advertise, else a specific --bind IP, else the local address that routes to the first seed."""
+    """--advertise, else a specific --bind IP, else the local address that routes to the first seed (or,
+    for a first node, the one the default route would use)."""
     if config.advertise:
         return config.advertise
     host, port = config.bind
     if host not in ("0.0.0.0", "::"):
         return config.bind
-    for seed in config.join:
-        family = socket.AF_INET6 if ":" in seed[0] else socket.AF_INET
+    for target in (*config.join, ROUTE_PROBE):
+        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect(seed)  # a route lookup only: connect() on UDP sends nothing
+            try:
+                probe.connect(target)  # a route lookup only: connect() on UDP sends nothing
+            except OSError:
+                continue
             return probe.getsockname()[0], port
-    raise AgentError("cannot tell which address to advertise: pass --advertise IP or --bind IP")
+    raise AgentError("cannot tell which address to advertise (no route): pass --advertise IP or --bind IP")
 
 
 class Agent:
