@@ -32,6 +32,9 @@ class ProbeHost(Protocol):
     def acked_by(self, node: NodeId) -> None:
         """`node` answered a ping that carried our certificate: it holds our key now."""
 
+    def may_not_know_us(self, node: NodeId) -> None:
+        """`node` did not answer: perhaps it restarted and forgot our key; attach our certificate again."""
+
 
 @dataclass(slots=True)
 class _Probe:
@@ -135,6 +138,10 @@ class Prober:
         target = self._host.member(probe.target) if probe else None
         if probe is None or target is None:
             return
+        # Ping it once more, certificate attached (like memberlist's TCP fallback ping, for our own reason: a
+        # target that restarted since it last heard from us drops our certificate-less pings as unknown).
+        self._host.may_not_know_us(target.node)
+        self._host.send(target.addr, [Ping(seq, target.node)], target.node)
         helpers = [m for m in self._host.live_members() if m.node != target.node and m.status == Status.ALIVE]
         for helper in self._rng.sample(helpers, min(self._config.indirect_checks, len(helpers))):
             self._host.send(helper.addr, [PingReq(seq, target.node, target.addr)], helper.node)

@@ -239,6 +239,9 @@ class Membership:
         if state.status != Status.SUSPECT:
             self._end_suspicion(state.node)
         if state.status == Status.ALIVE:
+            if before is not None:
+                # A new incarnation may be a restart that forgot our key: show our certificate again.
+                self._peers.knows_me.discard(state.node)
             if before is None or before.status in (Status.DEAD, Status.LEFT):
                 self._prober.add(state.node)
             kind = "join" if before is None else "alive" if before.status != Status.ALIVE else ""
@@ -347,6 +350,9 @@ class Membership:
 
     def acked_by(self, node: NodeId) -> None:
         self._peers.knows_me.add(node)
+
+    def may_not_know_us(self, node: NodeId) -> None:
+        self._peers.knows_me.discard(node)
 
     # ---- sending -------------------------------------------------------------------------------------
 

@@ -92,16 +92,23 @@ def test_an_agent_whose_key_the_ca_did_not_sign_can_neither_join_nor_inject(seed
 
 @pytest.mark.parametrize("seed", seeds(17), indirect=True)
 def test_a_restarted_agent_rejoins_and_its_datagrams_are_not_replays(seed: int) -> None:
-    sim = build(seed, 20)
+    sim = build(seed, 50)
+    sim.run(60)  # long enough that most pairs have probed each other and dropped their certificates
     old = sim.nodes[4]
     key = old.driver.core._key  # same identity, new boot: as an agent restarted from its data dir
     sim.crash(old)
     assert sim.run(30, lambda: all_see(sim, old.node, Status.DEAD)), f"seed {seed}"
     fresh = sim.add_node(4, node_id=old.node, key=key)
+    for n in sim.nodes:
+        n.events.clear()
     sim.join(fresh, sim.nodes[0])
     assert sim.run(20, sim.converged), f"seed {seed}: the restarted agent did not rejoin"
     replays = sum(n.driver.core.stats["drop_replayed"] + n.driver.core.stats["drop_stale"] for n in sim.live())
     assert replays == 0, f"seed {seed}: fresh datagrams taken for replays"
+    sim.run(20)
+    # Peers that knew its old self must not keep talking to it as if it still held their keys.
+    suspicions = [n.node for n in sim.live() for _, e in n.events if e.member.node == old.node and e.kind == "suspect"]
+    assert suspicions == [], f"seed {seed}: the restarted agent was suspected by {len(suspicions)} peers"
 
 
 @pytest.mark.parametrize("seed", seeds(18), indirect=True)
