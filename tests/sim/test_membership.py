@@ -51,11 +51,11 @@ def test_an_agent_stalled_two_seconds_every_ten_is_never_declared_dead(seed: int
 
 @pytest.mark.parametrize("seed", seeds(14), indirect=True)
 def test_a_partition_heals_into_one_cluster(seed: int) -> None:
-    sim = build(seed, 40)
-    side = {n.host.addr for n in sim.nodes[:15]}
+    sim = build(seed, 100)
+    side = {n.host.addr for n in sim.nodes[:40]}
     sim.network.partition(side)
     sim.run(40)
-    left, right = sim.nodes[0], sim.nodes[30]
+    left, right = sim.nodes[0], sim.nodes[70]
     assert left.view()[right.node] == Status.DEAD and right.view()[left.node] == Status.DEAD
     sim.network.heal()
     # Dead members are probed no more; push-pull and gossip-to-the-dead bring the sides back together.
@@ -64,7 +64,7 @@ def test_a_partition_heals_into_one_cluster(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", seeds(15), indirect=True)
 def test_convergence_and_detection_survive_twenty_percent_loss(seed: int) -> None:
-    sim = build(seed, 50, loss=0.2)
+    sim = build(seed, 100, loss=0.2)
     victim = sim.nodes[9]
     sim.crash(victim)
     assert sim.run(40, lambda: all_see(sim, victim.node, Status.DEAD)), f"seed {seed}"
@@ -75,7 +75,7 @@ def test_convergence_and_detection_survive_twenty_percent_loss(seed: int) -> Non
 
 @pytest.mark.parametrize("seed", seeds(16), indirect=True)
 def test_an_agent_whose_key_the_ca_did_not_sign_can_neither_join_nor_inject(seed: int) -> None:
-    sim = build(seed, 20)
+    sim = build(seed, 100)
     rogue_ca = create_ca("5" * 32, "sim", now_s=WALL_EPOCH - 3600)
     rogue = sim.add_node(ca=rogue_ca)
     sim.join(rogue, sim.nodes[0])
@@ -83,7 +83,7 @@ def test_an_agent_whose_key_the_ca_did_not_sign_can_neither_join_nor_inject(seed
     impostor = sim.add_node(ca=rogue_ca, node_id=sim.nodes[3].node, key=SigningKey.generate())
     sim.join(impostor, sim.nodes[1])
     sim.run(20)
-    honest = sim.nodes[:20]
+    honest = sim.nodes[:100]
     assert all(rogue.node not in n.view() for n in honest), f"seed {seed}: rogue admitted"
     assert all_see(sim, sim.nodes[3].node, Status.ALIVE, honest), f"seed {seed}: the impostor hurt its victim"
     drops = sum(n.driver.core.stats["drop_untrusted_cert"] for n in honest)
@@ -113,7 +113,7 @@ def test_a_restarted_agent_rejoins_and_its_datagrams_are_not_replays(seed: int) 
 
 @pytest.mark.parametrize("seed", seeds(18), indirect=True)
 def test_a_graceful_leave_is_seen_as_left_not_dead(seed: int) -> None:
-    sim = build(seed, 30)
+    sim = build(seed, 100)
     leaver = sim.nodes[8]
     leaver.driver.leave()
     sim.run(0.5)
