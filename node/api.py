@@ -6,6 +6,7 @@ Routes only translate between HTTP and the agent's view; they hold no logic. Err
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -65,7 +66,10 @@ def build_app(agent: AgentView) -> web.Application:
     async def members(_: web.Request) -> web.Response:
         return web.json_response([member_json(m) for m in agent.members()])
 
-    async def join_token(_: web.Request) -> web.Response:
+    async def join_token(request: web.Request) -> web.Response:
+        if not _local_caller(request):
+            return error(403, "forbidden", "the join token is served only to callers on this host (until RBAC "
+                         "lands): run `shoal join-token` on the node itself")
         token = agent.join_token()
         if token is None:
             return error(404, "not_found", "this node holds no join secret")
@@ -83,6 +87,18 @@ def build_app(agent: AgentView) -> web.Application:
     app.router.add_get("/v1/agent", stats)
     app.router.add_get("/v1/openapi.json", openapi)
     return app
+
+
+def _local_caller(request: web.Request) -> bool:
+    """A caller on this host: from loopback, or from the very address it connected to (the kernel uses the
+    destination as source when a host talks to one of its own addresses)."""
+    remote = request.remote or ""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return address.is_loopback or (sockname is not None and str(sockname[0]) == remote)
 
 
 class ApiServer:
@@ -117,8 +133,8 @@ OPENAPI: dict[str, Any] = json.loads(json.dumps({
         "/v1/health": _op("Liveness of the agent", {"type": "object", "properties": {
             "status": {"type": "string"}, "node": {"type": "string"}}}),
         "/v1/members": _op("Cluster members as this node sees them", {"type": "array", "items": _MEMBER}),
-        "/v1/join-token": _op("The cluster's join token", {"type": "object", "properties": {
-            "token": {"type": "string"}}}),
+        "/v1/join-token": _op("The cluster's join token (callers on the node's own host only)",
+                              {"type": "object", "properties": {"token": {"type": "string"}}}),
         "/v1/agent": _op("This agent's counters (datagrams, drops by reason, push-pulls)",
                          {"type": "object"}),
     },

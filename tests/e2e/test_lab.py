@@ -107,6 +107,12 @@ def test_up_converges_and_hosts_reach_each_other(lab: Lab) -> None:
     assert lab.run("exec", "h1", "--", sys.executable, "-c", reach_h2).returncode == 0
     assert lab.run("exec", "h3", "--", "sh", "-c", "exit 7", check=False).returncode == 7
     assert lab.run("env", "h2").stdout == "export SHOAL_HOST=http://198.18.0.12:7947\n"
+    # The join token is served on the node's own host only (no RBAC yet): h2 itself yes, the bridge no.
+    on_h2 = lab.run("exec", "h2", "--", sys.executable, "-m", "node", "join-token", "--host", "http://198.18.0.12:7947")
+    assert on_h2.stdout.startswith("SHOAL-1-")
+    remote = subprocess.run([sys.executable, "-m", "node", "join-token", "--host", "http://198.18.0.12:7947"],
+                            capture_output=True, text=True, timeout=30)
+    assert remote.returncode == 1 and "only to callers on this host" in remote.stderr
     status = json.loads(lab.run("status", "--json").stdout)
     rows = [(h["name"], h["agent"], h["link"]) for h in status]
     assert rows == [(f"h{i}", "running", "up") for i in (1, 2, 3)]
