@@ -19,7 +19,7 @@ from gossip.clock import Handle
 from gossip.config import GossipConfig
 from gossip.driver import Driver
 from gossip.envelope import Authenticator
-from gossip.members import MemberState, Status
+from gossip.members import Status
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
 from gossip.swim import LocalNode, MemberEvent, Membership
 from gossip.transport import Receiver
@@ -267,6 +267,3 @@ class Simulation:
             if expect and any(view.get(x) != s for x, s in expect.items()):
                 return False
         return True
-
-    def states(self, node: SimNode) -> list[MemberState]:
-        return node.driver.core.members()

@@ -1,9 +1,10 @@
 """The SWIM + Lifeguard protocol core, free of I/O: bytes and time in, effects out.
 
 `Membership` owns the member table, suspicion and death (Lifeguard timeouts), refutation, piggybacked
-dissemination and the push-pull schedule; its `Prober` (gossip.probe) runs the ping / ping-req rounds. Callers feed it datagrams (`receive`) and the passage
-of time (`advance`), and drain `outbox` for what to send. The same core runs over real UDP (gossip.cluster)
-and inside the deterministic simulator (gossip.simnet), so the simulation tests the real protocol.
+dissemination and the push-pull schedule; its `Prober` (gossip.probe) runs the ping / ping-req rounds.
+Callers feed it datagrams (`receive`) and the passage of time (`advance`), and drain `outbox` for what to
+send. The same core runs over real UDP (gossip.cluster) and inside the deterministic simulator
+(gossip.simnet), so the simulation tests the real protocol.
 """
 
 from __future__ import annotations

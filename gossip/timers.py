@@ -24,9 +24,6 @@ class Timers:
     def cancel(self, name: str) -> None:
         self._live.pop(name, None)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._live
-
     def next_deadline(self) -> float | None:
         while self._heap:
             deadline, order, name = self._heap[0]
