@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gossip.config import GossipConfig
-from gossip.envelope import HEADER, Authenticator, cluster_tag, seal
+from gossip.envelope import HEADER, OVERHEAD, Authenticator, cluster_tag, seal
 from gossip.errors import WireError
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
 from gossip.swim import LocalNode, Membership
-from gossip.wire import decode_messages, pack_value
+from gossip.wire import MAX_DATAGRAM_BYTES, decode_messages, pack_value
 
 NOW = 1_800_000_000.0
 CLUSTER = "c" * 32
@@ -52,7 +52,7 @@ def test_random_bytes_never_raise_out_of_receive(data: bytes) -> None:
 def test_signed_datagrams_with_arbitrary_bodies_never_raise(body: list[object]) -> None:
     """A valid member signing garbage: decoded strictly, dropped and counted, never a crash."""
     m = core()
-    payload = pack_value(body)[:1000]
+    payload = pack_value(body)[:MAX_DATAGRAM_BYTES - OVERHEAD - len(PEER_CERT)]  # what fits beside the cert
     data = seal(PEER_KEY, cluster_tag(CLUSTER), PEER, 1, 1, int(NOW * 1000), PEER_CERT, payload)
     m.receive(data, ("127.0.0.1", 9), 1.0, NOW)
     try:
