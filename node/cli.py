@@ -147,6 +147,11 @@ def _run(action: Callable[[], T]) -> T:
         raise click.ClickException(str(exc)) from exc
 
 
+def converge_timeout(help_text: str) -> Callable[[F], F]:
+    return click.option("--timeout", type=click.FloatRange(min=1), default=lifecycle.CONVERGE_TIMEOUT_S,
+                        show_default=True, help=help_text)
+
+
 @click.group("lab")
 def lab_group() -> None:
     """A local multi-host lab: N hosts, each its own network namespace with an agent.
@@ -165,13 +170,7 @@ def lab_group() -> None:
     metavar="HOST:KEY=VALUE",
     help="Agent label for one host, e.g. h1:disk=ssd; repeatable. Kept across later `up`s.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=lifecycle.CONVERGE_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for every agent to see all hosts alive.",
-)
+@converge_timeout("Seconds to wait for every agent to see all hosts alive.")
 def up_command(size: int, labels: tuple[str, ...], timeout: float) -> None:
     """Build, grow or shrink the lab to N hosts (default 3); returns once all agents see all N alive."""
     try:
@@ -252,13 +251,7 @@ def stop_command(host: str) -> None:
 
 @lab_group.command("start")
 @click.argument("host")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=lifecycle.CONVERGE_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for every running agent to see the others alive.",
-)
+@converge_timeout("Seconds to wait for every running agent to see the others alive.")
 def start_command(host: str, timeout: float) -> None:
     """Bring HOST back: link up, agent restarted from its data dir (it rejoins on its own)."""
     _run(lambda: lifecycle.start(_lab(), host, timeout, _say))
