@@ -83,8 +83,13 @@ class Authenticator:
     def learn(self, cert: bytes, wall: float) -> NodeCert:
         """Trust a certificate (raises CertificateError unless our CA issued it and it is valid now)."""
         node_cert = self._trust.verify_node_cert(cert, now_s=wall)
-        self._keys[node_cert.node_id] = (VerifyKey.from_bytes(node_cert.public_key), node_cert.not_after_s)
+        self._remember(node_cert)
         return node_cert
+
+    def _remember(self, node_cert: NodeCert) -> None:
+        known = self._keys.get(node_cert.node_id)
+        if known is None or known[1] != node_cert.not_after_s:  # building a key object costs; reuse it
+            self._keys[node_cert.node_id] = (VerifyKey.from_bytes(node_cert.public_key), node_cert.not_after_s)
 
     def knows(self, node: NodeId) -> bool:
         return node in self._keys
@@ -102,13 +107,15 @@ class Authenticator:
         if tag != self._tag:
             raise SignatureError("wrong_cluster")
         key = self._key_for(opened, wall)
-        if not key.verify(signature, data[:-SIGNATURE_BYTES]):
-            raise SignatureError("forged", f"bad signature from {opened.sender}")
+        # The cheap checks go before the signature (~117 us): a replay flood is dropped without verifying.
+        # The window is only moved once the signature holds, so a forgery cannot burn sequence numbers.
         if abs(opened.sent_ms - wall * 1000) > self._max_skew_ms:
             raise SignatureError("stale", f"{opened.sender} stamped {opened.sent_ms} ms; clocks skewed?")
         verdict, window = check(self._windows.get(opened.sender), opened.boot, opened.seq, self._window)
         if verdict is not Verdict.FRESH:
             raise SignatureError(verdict.value, f"{opened.sender} boot {opened.boot} seq {opened.seq}")
+        if not key.verify(signature, data[:-SIGNATURE_BYTES]):
+            raise SignatureError("forged", f"bad signature from {opened.sender}")
         assert window is not None
         self._windows[opened.sender] = window
         return opened
@@ -121,9 +128,7 @@ class Authenticator:
                 raise SignatureError("untrusted_cert", str(exc)) from exc
             if node_cert.node_id != opened.sender:
                 raise SignatureError("forged", "certificate is for another node")
-            known = self._keys.get(opened.sender)
-            if known is None or known[1] != node_cert.not_after_s:
-                self._keys[opened.sender] = (VerifyKey.from_bytes(node_cert.public_key), node_cert.not_after_s)
+            self._remember(node_cert)
         entry = self._keys.get(opened.sender)
         if entry is None:
             raise SignatureError("unknown_sender", opened.sender)

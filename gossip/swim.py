@@ -279,16 +279,17 @@ class Membership:
         if isinstance(news, Suspect) and news.by != self.local.node:
             suspicion.confirm(news.by)
         self._suspicions[state.node] = suspicion
-        self._timers.set(f"suspect:{state.node}", suspicion.deadline,
-                         functools.partial(self._suspicion_expired, state.node))
+        self._arm_suspicion(state.node, suspicion)
 
     def _confirm(self, news: Suspect) -> None:
         suspicion = self._suspicions.get(news.node)
         if suspicion is None or not suspicion.confirm(news.by):
             return
         self._broadcasts.queue(news.node, news)  # so others count this confirmation too
-        self._timers.set(f"suspect:{news.node}", suspicion.deadline,
-                         functools.partial(self._suspicion_expired, news.node))
+        self._arm_suspicion(news.node, suspicion)
+
+    def _arm_suspicion(self, node: NodeId, suspicion: Suspicion) -> None:
+        self._timers.set(f"suspect:{node}", suspicion.deadline, functools.partial(self._suspicion_expired, node))
 
     def _end_suspicion(self, node: NodeId) -> None:
         if self._suspicions.pop(node, None) is not None:

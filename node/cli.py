@@ -207,14 +207,12 @@ def status_command(as_json: bool) -> None:
     if not rows:
         _say(f"no lab in {_lab().root} ({ENV_VAR})")
         return
-    table = [("HOST", "ADDRESS", "API", "AGENT", "LINK", "SEES", "LABELS")]
+    table = []
     for r in rows:
         agent = f"running ({r.pid})" if r.pid is not None else r.agent
         labels = ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())) or "-"
-        table.append((r.name, r.address, r.api, agent, r.link, _sees(r.members), labels))
-    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        table.append([r.name, r.address, r.api, agent, r.link, _sees(r.members), labels])
+    _table(table, ["HOST", "ADDRESS", "API", "AGENT", "LINK", "SEES", "LABELS"])
 
 
 @lab_group.command("env")

@@ -15,6 +15,7 @@ import sys
 
 import uvloop
 
+from gossip.clock import LoopClock
 from gossip.errors import GossipError
 from node import logs
 from node.agent import Agent, AgentError, obtain_identity
@@ -25,8 +26,6 @@ log = logging.getLogger("shoal")
 
 
 async def _main(config: AgentConfig) -> None:
-    from gossip.clock import LoopClock
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
