@@ -53,10 +53,13 @@ class GossipConfig:
     """Sequence numbers tolerated out of order per sender (IPsec-style sliding window)."""
     tcp_timeout_s: float = 10.0
     """Deadline for one push-pull or join exchange."""
+    tombstone_grace_s: float = 7 * 24 * 3600.0
+    """Keep deletes this long before collecting them: at least the longest partition we tolerate (a node away
+    longer re-syncs fully on return; DESIGN.md §4). A week, like Cassandra's gc_grace of ten days."""
 
     def __post_init__(self) -> None:
         positive = ("probe_interval_s", "probe_timeout_s", "gossip_interval_s", "push_pull_interval_s",
-                    "tcp_timeout_s", "max_clock_skew_s")
+                    "tcp_timeout_s", "max_clock_skew_s", "tombstone_grace_s")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"gossip.{name} must be > 0, got {getattr(self, name)}")

@@ -8,17 +8,22 @@ core's next deadline.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from gossip.clock import Clock, Handle
 from gossip.members import MemberState
+from gossip.replication import Fetch, StoreEvent
 from gossip.swim import Exchange, MemberEvent, Membership, Send
 from gossip.transport import DatagramTransport, Exchanger
 from gossip.wire import Address
 
+T = TypeVar("T")
+Event = MemberEvent | StoreEvent
+
 
 class Driver:
     def __init__(self, core: Membership, transport: DatagramTransport, clock: Clock,
-                 exchanger: Exchanger, on_event: Callable[[MemberEvent], None]) -> None:
+                 exchanger: Exchanger, on_event: Callable[[Event], None]) -> None:
         self.core = core
         self._transport = transport
         self._clock = clock
@@ -44,6 +49,12 @@ class Driver:
         self._settle()
         return accepted
 
+    def act(self, action: Callable[[Membership, float, float], T]) -> T:
+        """Run `action(core, now, wall)` (a local write, fetched records, ...) and send what it caused."""
+        result = action(self.core, self._clock.now(), self._clock.wall())
+        self._settle()
+        return result
+
     def leave(self) -> None:
         self.core.leave(self._clock.now(), self._clock.wall())
         self._settle()
@@ -68,7 +79,9 @@ class Driver:
                 self._transport.send(effect.data, effect.addr)
             elif isinstance(effect, Exchange):
                 self._exchanger.exchange(effect.addr)
-            elif isinstance(effect, MemberEvent):
+            elif isinstance(effect, Fetch):
+                self._exchanger.fetch(effect.addr, effect.keys)
+            else:
                 self._on_event(effect)
         self._arm()
 

@@ -13,10 +13,11 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from gossip.codec import NodeId, node_id_bytes
 from gossip.errors import CertificateError, SignatureError, WireError
 from gossip.replay import Verdict, Window, check
 from gossip.signing import NodeCert, SigningKey, TrustAnchor, VerifyKey
-from gossip.wire import MAX_CERT_BYTES, MAX_DATAGRAM_BYTES, NodeId, node_id_bytes
+from gossip.wire import MAX_CERT_BYTES, MAX_DATAGRAM_BYTES
 
 MAGIC = b"SW"
 VERSION = 1
@@ -74,11 +75,24 @@ class Authenticator:
         self._window = window
         self._max_skew_ms = int(max_skew_s * 1000)
         self._keys: dict[NodeId, tuple[VerifyKey, float]] = {}
+        self._certs: dict[NodeId, bytes] = {}
         self._windows: dict[NodeId, Window] = {}
 
     @property
     def tag(self) -> bytes:
         return self._tag
+
+    @property
+    def trust(self) -> TrustAnchor:
+        return self._trust
+
+    def key_of(self, node: NodeId) -> VerifyKey | None:
+        """The key of a member whose certificate we have checked (None if we have not met it yet)."""
+        entry = self._keys.get(node)
+        return None if entry is None else entry[0]
+
+    def cert_of(self, node: NodeId) -> bytes | None:
+        return self._certs.get(node)
 
     def learn(self, cert: bytes, wall: float) -> NodeCert:
         """Trust a certificate (raises CertificateError unless our CA issued it and it is valid now)."""
@@ -90,12 +104,14 @@ class Authenticator:
         known = self._keys.get(node_cert.node_id)
         if known is None or known[1] != node_cert.not_after_s:  # building a key object costs; reuse it
             self._keys[node_cert.node_id] = (VerifyKey.from_bytes(node_cert.public_key), node_cert.not_after_s)
+            self._certs[node_cert.node_id] = node_cert.der
 
     def knows(self, node: NodeId) -> bool:
         return node in self._keys
 
     def forget(self, node: NodeId) -> None:
         self._keys.pop(node, None)
+        self._certs.pop(node, None)
         self._windows.pop(node, None)
 
     def open(self, data: bytes, wall: float) -> Opened:

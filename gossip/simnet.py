@@ -15,12 +15,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gossip.antientropy import differing_buckets, plan, stale_horizon
 from gossip.clock import Handle
 from gossip.config import GossipConfig
-from gossip.driver import Driver
+from gossip.driver import Driver, Event
 from gossip.envelope import Authenticator
 from gossip.members import Status
+from gossip.replication import StoreEvent
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
+from gossip.store import MemoryBackend, Store
 from gossip.swim import LocalNode, MemberEvent, Membership
 from gossip.transport import Receiver
 from gossip.wire import Address, NodeId
@@ -134,7 +137,8 @@ class SimHost:
         self._when_running(lambda: self._receiver(data, src) if self._receiver else None)
 
     def exchange(self, addr: Address) -> None:
-        """Push-pull: both sides merge each other's view after one network delay each way."""
+        """Push-pull: both sides merge each other's member view and then sync their stores (the same plan as
+        gossip.cluster's paged exchange, without the paging), one network delay each way."""
         peer = self.network.hosts.get(addr)
         net = self.network
         if peer is None or peer.down or not net.reachable(self.addr, addr) or self.driver is None:
@@ -143,13 +147,48 @@ class SimHost:
         me = self.driver.core.local.cert
 
         def at_peer() -> None:
-            if peer.driver is None or peer.down or not peer.driver.merge_remote(mine, me):
+            if self.driver is None or peer.driver is None or peer.down or not peer.driver.merge_remote(mine, me):
                 return  # a refused certificate fails the TLS handshake: nothing comes back
             theirs, their_cert = peer.driver.core.snapshot(), peer.driver.core.local.cert
+            ours, other = self.driver.core.replica, peer.driver.core.replica
+            our_sum, their_sum = ours.store.summary(), other.store.summary()
+            buckets = differing_buckets(our_sum, their_sum)
+            horizon = stale_horizon(our_sum, their_sum)
+            todo = plan(ours.store, ours.store.digests(buckets), other.store.digests(buckets), horizon)
+            pushed, pulled = ours.serve(todo.push), other.serve(todo.pull)
+            peer_stale = stale_horizon(their_sum, our_sum) is not None
+            peer.driver.act(lambda core, _now, wall: core.replica.fetched(*pushed, wall))
 
             def back() -> None:
-                if self.driver is not None:
-                    self.driver.merge_remote(theirs, their_cert)
+                if self.driver is None or self.down:
+                    return
+                self.driver.merge_remote(theirs, their_cert)
+
+                def finish(core: Membership, _now: float, wall: float) -> None:
+                    core.replica.drop(todo.drop)
+                    core.replica.pulled(*pulled, wall, peer_stale=peer_stale)
+                    core.replica.synced(wall)
+
+                self.driver.act(finish)
+
+            net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: self._when_running(back))
+
+        net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: peer._when_running(at_peer))
+
+    def fetch(self, addr: Address, keys: tuple[str, ...]) -> None:
+        """Fetch records from a peer: its answer arrives one round trip later (nothing if unreachable)."""
+        peer, net = self.network.hosts.get(addr), self.network
+        if peer is None or peer.down or not net.reachable(self.addr, addr) or self.driver is None:
+            return
+
+        def at_peer() -> None:
+            if peer.driver is None or peer.down:
+                return
+            records, certs = peer.driver.core.replica.serve(keys)
+
+            def back() -> None:
+                if self.driver is not None and not self.down:
+                    self.driver.act(lambda core, _now, wall: core.replica.fetched(records, certs, wall))
 
             net.clock.call_later(net.rng.uniform(*net.latency_s), lambda: self._when_running(back))
 
@@ -188,6 +227,7 @@ class SimNode:
     host: SimHost
     driver: Driver
     events: list[tuple[float, MemberEvent]]
+    store_events: list[tuple[float, StoreEvent]]
 
     @property
     def node(self) -> NodeId:
@@ -210,6 +250,7 @@ class Simulation:
         self.trust = TrustAnchor(self.ca_cert)
         self.nodes: list[SimNode] = []
         self._boots: dict[int, int] = {}
+        self.backends: dict[int, MemoryBackend] = {}
 
     def add_node(self, index: int | None = None, *, ca: tuple[SigningKey, bytes] | None = None,
                  node_id: NodeId | None = None, key: SigningKey | None = None) -> SimNode:
@@ -225,13 +266,22 @@ class Simulation:
         local = LocalNode(node, f"n{index + 1}", addr, (), cert)
         auth = Authenticator(self.trust, "5" * 32, window=self.config.replay_window,
                              max_skew_s=self.config.max_clock_skew_s)
+        backend = self.backends.setdefault(index, MemoryBackend())  # a restart keeps what was persisted
         core = Membership(config=self.config, local=local, key=key, auth=auth, boot=self._boots[index],
-                          incarnation=0, rng=random.Random(self.rng.random()), now=self.clock.now())
+                          incarnation=0, rng=random.Random(self.rng.random()), now=self.clock.now(),
+                          store=Store(backend, max_drift_ms=int(self.config.max_clock_skew_s * 1000)))
         events: list[tuple[float, MemberEvent]] = []
-        driver = Driver(core, host, host.wrap_clock(self.clock), host,
-                        lambda e: events.append((self.clock.now(), e)))
+        store_events: list[tuple[float, StoreEvent]] = []
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, MemberEvent):
+                events.append((self.clock.now(), event))
+            else:
+                store_events.append((self.clock.now(), event))
+
+        driver = Driver(core, host, host.wrap_clock(self.clock), host, on_event)
         host.driver = driver
-        sim_node = SimNode(host, driver, events)
+        sim_node = SimNode(host, driver, events, store_events)
         if index < len(self.nodes):
             self.nodes[index] = sim_node
         else:

@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gossip.codec import pack_value, unpack_value
 from gossip.errors import GossipError, WireError
 from gossip.identity import is_id
-from gossip.wire import pack_value, unpack_value
 
 log = logging.getLogger(__name__)
 _HEADER_BYTES = 4

@@ -21,7 +21,9 @@ from gossip.envelope import OVERHEAD, Authenticator, seal
 from gossip.errors import CertificateError, SignatureError, WireError
 from gossip.members import MemberState, Merge, Outcome, Status, merge, needs_refute
 from gossip.probe import Prober
+from gossip.replication import Fetch, Replicator, StoreEvent
 from gossip.signing import SigningKey
+from gossip.store import Store
 from gossip.suspicion import Suspicion, expected_confirmations, timeout_bounds
 from gossip.timers import Timers
 from gossip.wire import (
@@ -30,6 +32,8 @@ from gossip.wire import (
     Address,
     Alive,
     Dead,
+    EntryAnnounce,
+    EntryNews,
     Left,
     MemberNews,
     Message,
@@ -75,7 +79,7 @@ class MemberEvent:
     member: MemberState
 
 
-Effect = Send | Exchange | MemberEvent
+Effect = Send | Exchange | MemberEvent | Fetch | StoreEvent
 
 
 @dataclass(slots=True)
@@ -88,7 +92,7 @@ class _Peers:
 
 class Membership:
     def __init__(self, *, config: GossipConfig, local: LocalNode, key: SigningKey, auth: Authenticator,
-                 boot: int, incarnation: int, rng: random.Random, now: float) -> None:
+                 boot: int, incarnation: int, rng: random.Random, now: float, store: Store) -> None:
         self.config = config
         self.local = local
         self._key = key
@@ -109,6 +113,9 @@ class Membership:
         self._peers = _Peers()
         self._prober = Prober(config=config, host=self, timers=self._timers, awareness=self._awareness, rng=rng)
         self._dgram_seq = 0
+        self.replica = Replicator(store=store, local=local.node, cert=local.cert, key=key, auth=auth,
+                                  broadcasts=self._broadcasts, stats=self.stats, emit=lambda e: self.outbox.append(e),
+                                  gossip_now=self._gossip_now)
 
     # ---- public surface ------------------------------------------------------------------------------
 
@@ -119,6 +126,7 @@ class Membership:
         self._timers.set("gossip", now + self._rng.random() * self.config.gossip_interval_s, self._gossip)
         self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
         self._timers.set("reap", now + 10.0, self._reap)
+        self._timers.set("collect", now + 10.0, self._collect)
 
     def advance(self, now: float, wall: float) -> None:
         self._clock(now, wall)
@@ -209,6 +217,8 @@ class Membership:
                 self._prober.on_nack(seq)
             case Alive() | Suspect() | Dead() | Left():
                 self._apply(message)
+            case EntryNews() | EntryAnnounce():
+                self.replica.on_message(message, src, self._now, self._wall)
 
     # ---- merging news --------------------------------------------------------------------------------
 
@@ -340,6 +350,11 @@ class Membership:
                 self._auth.forget(member.node)
                 self._peers.boots.pop(member.node, None)
                 self.outbox.append(MemberEvent("reap", member))
+
+    def _collect(self, now: float) -> None:
+        """Collect tombstones past their grace period (DESIGN.md §4)."""
+        self._timers.set("collect", now + 60.0, self._collect)
+        self.replica.store.collect(int(self._wall * 1000), int(self.config.tombstone_grace_s * 1000))
 
     # ---- what the prober needs (gossip.probe.ProbeHost) ------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 - `DatagramTransport`: best-effort datagrams (real UDP in gossip.udp, the seeded in-memory network in
   gossip.simnet). Delivery is a callback, so the same synchronous driver runs on both.
-- `Exchanger`: one push-pull anti-entropy exchange with a peer (mutual TLS over TCP in gossip.cluster, a
-  delayed in-memory swap in gossip.simnet). The result comes back through the callback.
+- `Exchanger`: one push-pull anti-entropy exchange with a peer, and fetches of store records (mutual TLS over
+  TCP in gossip.cluster, delayed in-memory calls in gossip.simnet). Results come back through the driver.
 """
 
 from __future__ import annotations
@@ -29,4 +29,7 @@ class DatagramTransport(Protocol):
 
 class Exchanger(Protocol):
     def exchange(self, addr: Address) -> None:
-        """Start a push-pull with `addr`; on success the driver's `merge_remote` is called."""
+        """Start a push-pull (members, then the store) with `addr`; results come back through the driver."""
+
+    def fetch(self, addr: Address, keys: tuple[str, ...]) -> None:
+        """Fetch the records of `keys` from `addr`; the driver's core gets them (`replica.fetched`)."""

@@ -14,10 +14,12 @@ from typing import Any
 
 from gossip.clock import Clock
 from gossip.cluster import Cluster, Settings
+from gossip.driver import Event
 from gossip.errors import GossipError, JoinRefused, TokenError
 from gossip.identity import Identity, JoinToken, load_identity, next_boot, prepare_node, save_grant
 from gossip.joining import JoinUnreachable, request_join
 from gossip.members import MemberState, Status
+from gossip.persist import SqliteBackend
 from gossip.snapshot import Snapshot, load_snapshot, save_snapshot
 from gossip.swim import MemberEvent
 from gossip.wire import Address
@@ -106,8 +108,9 @@ class Agent:
         settings = Settings(bind=config.bind, advertise=advertise_address(config), labels=config.labels,
                             boot=next_boot(config.data_dir), incarnation=self._snapshot.incarnation + 1)
         save_snapshot(config.data_dir, Snapshot(settings.incarnation, self._snapshot.peers))
+        self._backend = SqliteBackend.in_dir(config.data_dir)
         self.cluster = Cluster(identity=identity, config=config.gossip, settings=settings, clock=clock,
-                               rng=rng, on_event=self._on_member_event)
+                               rng=rng, on_event=self._on_event, store=self._backend)
         self._api = ApiServer(self, *config.api)
         self._rng = rng
 
@@ -147,6 +150,7 @@ class Agent:
                 self._save_snapshot()
             finally:
                 await self._api.close()
+        self._backend.close()  # after the cluster has stopped: nothing writes any more
 
     async def _keep_joined(self, stop: asyncio.Event) -> None:
         """Join the seeds (flags, then remembered peers); retry while we know no live member."""
@@ -184,7 +188,12 @@ class Agent:
         me = self.identity.node_id
         return [m for m in self.cluster.members() if m.node != me and m.status == Status.ALIVE]
 
-    def _on_member_event(self, event: MemberEvent) -> None:
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, MemberEvent):
+            if event.winner_changed:
+                log.info("desired state changed", extra={"fields": {"key": event.key, "generation": (
+                    event.record.entry.generation if event.record else "dropped")}})
+            return
         m = event.member
         level = logging.WARNING if event.kind in ("suspect", "dead") else logging.INFO
         log.log(level, f"member {event.kind}", extra={"fields": {

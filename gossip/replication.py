@@ -1,0 +1,227 @@
+"""Spreads the replicated store through the SWIM core: local writes, news in datagrams, fetches, checks.
+
+Sans-I/O like the rest of the core (gossip.swim owns one `Replicator`). A write is signed by its author,
+stored, and queued as news: the whole entry when it fits a datagram beside a certificate (`EntryNews`), else an
+`EntryAnnounce` that makes receivers `Fetch` the record over TCP from whoever announced it. Every node that
+learns something new gossips it on at once, so news spreads epidemically. Nothing is believed unchecked: an
+entry needs a valid signature by its author, whose key comes from gossip's Authenticator, or from a certificate
+our CA issued that travelled with a fetched record; status entries (`status/<node id>`) only from that node;
+stamps far in the future are refused. Bad entries are counted (stats `drop_entry_<reason>`) and dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from gossip.antientropy import resurrects
+from gossip.broadcast import BroadcastQueue
+from gossip.codec import NodeId
+from gossip.entry import Entry, Record, record_of
+from gossip.envelope import Authenticator
+from gossip.errors import CertificateError
+from gossip.hlc import ClockDrift
+from gossip.signing import SigningKey, VerifyKey
+from gossip.store import Store
+from gossip.wire import Address, EntryAnnounce, EntryNews, Message, encoded_size
+
+INLINE_LIMIT = 600
+"""Largest EntryNews we gossip: it must fit a datagram beside a certificate (≤ 600 B) and a probe."""
+FETCH_RETRY_S = 2.0
+"""A key being fetched is not fetched again (from another announcer) until this long has passed."""
+STATUS_PREFIX = "status/"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Fetch the records of `keys` over mutual TLS from the member at `addr` (then call `fetched`)."""
+
+    addr: Address
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    """A key's record changed on this node (a new winner, or only its history grew)."""
+
+    key: str
+    record: Record | None
+    """None when the key was dropped (a full re-sync found it deleted and collected elsewhere)."""
+    winner_changed: bool
+
+
+class Replicator:
+    def __init__(self, *, store: Store, local: NodeId, cert: bytes, key: SigningKey, auth: Authenticator,
+                 broadcasts: BroadcastQueue, stats: Counter[str], emit: Callable[[Fetch | StoreEvent], None],
+                 gossip_now: Callable[[], None]) -> None:
+        self.store = store
+        self._local = local
+        self._key = key
+        self._own_key = VerifyKey.from_bytes(key.public_bytes)
+        self._auth = auth
+        self._broadcasts = broadcasts
+        self.stats = stats
+        self._emit = emit
+        self._gossip_now = gossip_now
+        self._pending: dict[str, float] = {}
+        store.remember_cert(local, cert)
+
+    # ---- local writes --------------------------------------------------------------------------------
+
+    def write(self, key: str, payload: bytes, *, note: str, expect: int | None, tombstone: bool,
+              wall: float) -> Record:
+        """Sign and store a local write, and start spreading it (raises store.Conflict, nothing written)."""
+        entry = self.store.next_entry(key, author=self._local, payload=payload, note=note, tombstone=tombstone,
+                                      expect=expect, wall_ms=_ms(wall)).signed(self._key)
+        record, _ = self.store.merge_entry(entry)
+        self._announce(entry, "e:")
+        self._emit(StoreEvent(key, record, True))
+        return record
+
+    def publish_status(self, payload: bytes, note: str, wall: float) -> Record:
+        """This node's own observed state (versioned by this node alone: the next generation, always)."""
+        return self.write(STATUS_PREFIX + self._local, payload, note=note, expect=None, tombstone=False, wall=wall)
+
+    # ---- news from datagrams -------------------------------------------------------------------------
+
+    def on_message(self, message: Message, src: Address, now: float, wall: float) -> None:
+        if isinstance(message, EntryAnnounce):
+            if not self.store.knows(message.key, message.version):
+                self._fetch(src, [message.key], now)
+            return
+        if not isinstance(message, EntryNews):
+            return
+        entry = message.entry
+        if self.store.knows(entry.key, entry.version) or not self._owner_ok(entry):
+            return
+        verify_key = self._author_key(entry)
+        if verify_key is None:
+            self._fetch(src, [entry.key], now)  # the announcer will send the author's certificate along
+            return
+        if not entry.verify(verify_key):
+            self.stats["drop_entry_forged"] += 1
+            return
+        self.accept(record_of(entry), wall)
+
+    # ---- records over TCP (fetch replies, anti-entropy) ----------------------------------------------
+
+    def serve(self, keys: Iterable[str]) -> tuple[list[Record], dict[NodeId, bytes]]:
+        """Our records for `keys` and the certificates of their authors, for a peer to check."""
+        records = [r for k in keys if (r := self.store.get(k)) is not None]
+        certs = {r.entry.author: der for r in records if (der := self.store.certs.get(r.entry.author))}
+        return records, certs
+
+    def fetched(self, records: Iterable[Record], certs: dict[NodeId, bytes], wall: float) -> int:
+        """Merge records a peer sent (checking each author's certificate and signature); returns how many
+        changed our store."""
+        changed = 0
+        for record in records:
+            self._pending.pop(record.key, None)
+            entry = record.entry
+            if not self._owner_ok(entry):
+                continue
+            verify_key = self._author_key(entry) or self._learn_author(entry, certs.get(entry.author))
+            if verify_key is None:
+                self.stats["drop_entry_unknown_author"] += 1
+            elif not entry.verify(verify_key):
+                self.stats["drop_entry_forged"] += 1
+            else:
+                changed += self.accept(record, wall)
+        return changed
+
+    def pulled(self, records: Iterable[Record], certs: dict[NodeId, bytes], wall: float, *,
+               peer_stale: bool) -> int:
+        """Records an anti-entropy exchange pulled from a peer; a stale peer cannot revive collected keys."""
+        fresh = [r for r in records if not resurrects(self.store, r.key, r.entry.stamp.wall_ms, peer_stale)]
+        return self.fetched(fresh, certs, wall)
+
+    def drop(self, keys: Iterable[str]) -> None:
+        """Forget keys a full re-sync found deleted (and collected) by the rest of the cluster."""
+        for key in keys:
+            if self.store.get(key) is not None:
+                self.store.drop([key])
+                self.stats["entries_dropped_resync"] += 1
+                self._emit(StoreEvent(key, None, True))
+
+    def synced(self, wall: float) -> None:
+        self.store.mark_synced(_ms(wall))
+
+    def fetch_failed(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._pending.pop(key, None)
+
+    # ---- merging -------------------------------------------------------------------------------------
+
+    def accept(self, record: Record, wall: float) -> bool:
+        """Merge a verified record; spread what it taught us. Returns whether the store changed."""
+        try:
+            self.store.observe(record.entry.stamp, _ms(wall))
+        except ClockDrift:
+            self.stats["drop_entry_future"] += 1
+            return False
+        before = self.store.get(record.key)
+        merged, changed = self.store.merge(record)
+        if not changed:
+            return False
+        self.stats["entries_merged"] += 1
+        winner = before is None or merged.entry.version != before.entry.version
+        if winner:
+            self._announce(merged.entry, "e:")
+        elif any(c.version == record.entry.version for c in merged.history):
+            self.stats["entries_lost_conflict"] += 1
+            self._announce(record.entry, "h:")  # the loser spreads too, so every history shows it
+        self._emit(StoreEvent(record.key, merged, winner))
+        return True
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _announce(self, entry: Entry, slot: str) -> None:
+        news: Message = EntryNews(entry)
+        if encoded_size(news) > INLINE_LIMIT:
+            news = EntryAnnounce(entry.key, entry.version)
+        self._broadcasts.queue(slot + entry.key, news)
+        self._gossip_now()
+
+    def _fetch(self, addr: Address, keys: list[str], now: float) -> None:
+        wanted = tuple(k for k in keys if self._pending.get(k, 0.0) <= now)
+        if wanted:
+            for key in wanted:
+                self._pending[key] = now + FETCH_RETRY_S
+            self.stats["fetches"] += 1
+            self._emit(Fetch(addr, wanted))
+
+    def _owner_ok(self, entry: Entry) -> bool:
+        if entry.key.startswith(STATUS_PREFIX) and entry.key[len(STATUS_PREFIX):] != entry.author:
+            self.stats["drop_entry_not_owner"] += 1
+            return False
+        return True
+
+    def _author_key(self, entry: Entry) -> VerifyKey | None:
+        if entry.author == self._local:
+            return self._own_key
+        key = self._auth.key_of(entry.author)
+        if key is not None:
+            der = self._auth.cert_of(entry.author)
+            if der is not None:
+                self.store.remember_cert(entry.author, der)  # so we can hand it on with the record
+            return key
+        return self._learn_author(entry, self.store.certs.get(entry.author))
+
+    def _learn_author(self, entry: Entry, der: bytes | None) -> VerifyKey | None:
+        """The author's key from a certificate our CA issued, valid when the entry was written."""
+        if der is None:
+            return None
+        try:
+            cert = self._auth.trust.verify_node_cert(der, now_s=entry.stamp.wall_ms / 1000)
+        except CertificateError:
+            self.stats["drop_entry_untrusted_cert"] += 1
+            return None
+        if cert.node_id != entry.author:
+            return None
+        self.store.remember_cert(entry.author, der)
+        return VerifyKey.from_bytes(cert.public_key)
+
+
+def _ms(wall: float) -> int:
+    return int(wall * 1000)
