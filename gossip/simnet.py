@@ -19,6 +19,7 @@ from gossip.antientropy import differing_buckets, plan, stale_horizon
 from gossip.clock import Handle
 from gossip.config import GossipConfig
 from gossip.driver import Driver, Event
+from gossip.entry import Record
 from gossip.envelope import Authenticator
 from gossip.members import Status
 from gossip.replication import StoreEvent
@@ -232,6 +233,15 @@ class SimNode:
     @property
     def node(self) -> NodeId:
         return self.driver.core.local.node
+
+    def write(self, key: str, payload: bytes, *, expect: int | None = None, tombstone: bool = False,
+              note: str = "") -> Record:
+        """A local write on this node, as its API would make it."""
+        return self.driver.act(lambda core, _now, wall: core.replica.write(
+            key, payload, note=note, expect=expect, tombstone=tombstone, wall=wall))
+
+    def record(self, key: str) -> Record | None:
+        return self.driver.core.replica.store.get(key)
 
     def view(self) -> dict[NodeId, Status]:
         return {m.node: m.status for m in self.driver.core.members()}
