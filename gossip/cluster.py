@@ -53,6 +53,7 @@ MAX_CONCURRENT_FETCHES = 16
 FETCH_CHUNK = 64
 """Keys per fetch or push request: 64 records of at most 64 KiB stay well inside one 8 MiB frame."""
 MAX_DIGEST_PAGES = 400
+"""A sync reads at most this many key-digest pages (~12,000 keys); the rest waits for the next exchange."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,10 @@ class StreamLimits:
     max_items: int = 100_000
     #: Anti-entropy talks to one peer per period, so a few hundred concurrent streams is already a flood.
     max_connections: int = 256
-    #: The join takes two requests and a push-pull a handful; more is a client that never lets go.
-    max_requests_per_connection: int = 64
+    #: The join takes two requests; a push-pull one for members, then the store's summary, digest pages (up to
+    #: 400) and chunks of records (64 keys each): 1024 covers a re-sync of ~10,000 differing keys; more is a
+    #: client that never lets go (the idle and read timeouts bound it in time as well).
+    max_requests_per_connection: int = 1024
     #: How long an open connection may wait between requests.
     idle_timeout_s: float = 30.0
     #: How long a frame body, a write or a TLS handshake may take once started.
