@@ -213,7 +213,9 @@ class Cluster:
                 after = reply.get("next") if isinstance(reply.get("next"), str) else None
                 if after is None:
                     break
-            todo = plan(self.store, self.store.digests(buckets), their_digests, stale_horizon(mine, theirs))
+            # Only a complete key list proves the peer lacks a key: never drop on a partial one.
+            horizon = stale_horizon(mine, theirs) if after is None else None
+            todo = plan(self.store, self.store.digests(buckets), their_digests, horizon)
             peer_stale = stale_horizon(theirs, mine) is not None
             self._act(lambda r, _wall: r.drop(todo.drop))
             for chunk in _chunks(todo.pull):
