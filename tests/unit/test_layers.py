@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("gossip", "node", "netpolicy")
-THIRD_PARTY = {"msgpack", "asyncio_dgram", "cryptography", "uvloop", "click", "podman"}
+THIRD_PARTY = {"msgpack", "asyncio_dgram", "cryptography", "uvloop", "click", "podman", "yaml"}
 # aiohttp: the API server and the CLI's client are one module each (DESIGN.md §2).
 ALLOWED_TWICE = {"aiohttp": {"node/api.py", "node/client.py"}}
 

@@ -1,0 +1,103 @@
+"""Which Compose keys Shoal reads, which it refuses and which it ignores: the one table, object by object.
+
+supported   read and honoured.
+unsupported a Compose key that would change behaviour users rely on if it were dropped (volumes, build,
+            privileged...): an error "not supported by Shoal (yet)" with the reason or the alternative.
+ignored     a Compose key with no meaning in Shoal (container_name, depends_on...): a ManifestWarning.
+Any other key is not Compose at all: an error that lists what is allowed and suggests the closest.
+`x-*` keys are Compose extensions, allowed and ignored everywhere except inside x-shoal, which is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_NOT_YET = "not supported by Shoal (yet)"
+_RESOURCES = f"{_NOT_YET}; use deploy.resources (limits, reservations)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTable:
+    supported: tuple[str, ...]
+    unsupported: Mapping[str, str] = field(default_factory=dict)  # key -> the error's text
+    ignored: Mapping[str, str] = field(default_factory=dict)  # key -> the warning's text
+    extensions: bool = True  # `x-*` keys allowed (and ignored)
+
+
+def _table(supported: str, unsupported: dict[str, str] | None = None, ignored: dict[str, str] | None = None,
+           *, extensions: bool = True) -> KeyTable:
+    return KeyTable(tuple(supported.split()), MappingProxyType(unsupported or {}), MappingProxyType(ignored or {}),
+                    extensions)
+
+
+def _same(reason: str, keys: str) -> dict[str, str]:
+    return dict.fromkeys(keys.split(), reason)
+
+
+TOP = _table(
+    "services networks",
+    {"volumes": f"{_NOT_YET}: containers are stateless so far", "secrets": _NOT_YET, "configs": _NOT_YET,
+     "include": f"{_NOT_YET}; put every service in one file", "models": _NOT_YET},
+    {"version": "ignored: the Compose file version is obsolete (Compose ignores it too)",
+     "name": "ignored: Shoal has no projects; each service is known by its key under services"})
+
+SERVICE = _table(
+    "image command environment ports expose networks deploy healthcheck x-shoal",
+    {"build": f"{_NOT_YET}: build and push the image to a registry every node can pull from, and name it in image",
+     "volumes": f"{_NOT_YET}: containers are stateless so far",
+     "env_file": f"{_NOT_YET}: list the variables under environment",
+     "network_mode": f"{_NOT_YET}: a service joins the sandbox networks listed under networks",
+     "scale": f"{_NOT_YET}: use deploy.replicas",
+     "mem_limit": _RESOURCES, "mem_reservation": _RESOURCES, "cpus": _RESOURCES,
+     **_same(_NOT_YET, "blkio_config cpu_count cpu_percent cpu_shares cpu_quota cpu_period cpu_rt_period "
+                       "cpu_rt_runtime cpuset cap_add cap_drop cgroup cgroup_parent configs credential_spec "
+                       "device_cgroup_rules devices dns dns_opt dns_search domainname entrypoint extends "
+                       "external_links extra_hosts gpus group_add hostname init ipc isolation label_file links "
+                       "mac_address mem_swappiness memswap_limit models oom_kill_disable oom_score_adj pid "
+                       "pids_limit platform post_start pre_stop privileged profiles provider pull_policy "
+                       "read_only runtime secrets security_opt shm_size stop_signal storage_opt sysctls tmpfs "
+                       "ulimits use_api_socket user userns_mode uts volumes_from working_dir")},
+    {"container_name": "ignored: Shoal names each replica's container itself",
+     "restart": "ignored (as by Swarm): restarts follow deploy.restart_policy",
+     "depends_on": "ignored: services start independently; gate traffic with x-shoal.readiness",
+     "labels": "ignored: container labels are not applied",
+     "annotations": "ignored: container annotations are not applied",
+     "logging": "ignored: containers log through podman's default log driver",
+     "stop_grace_period": "ignored: containers are stopped with podman's default 10s grace period",
+     "tty": "ignored: no terminal is attached to a replica", "stdin_open": "ignored: no terminal is attached",
+     "attach": "ignored: replicas' output is not attached", "develop": "ignored: compose watch only"})
+
+DEPLOY = _table(
+    "mode replicas placement update_config rollback_config restart_policy resources",
+    ignored={"labels": "ignored: service labels are not used",
+             "endpoint_mode": "ignored: Shoal routes through its proxy on every node (like vip)"})
+PLACEMENT = _table("constraints preferences max_replicas_per_node")
+PREFERENCE = _table("spread")
+UPDATE = _table("parallelism delay failure_action monitor max_failure_ratio order")
+RESTART = _table("condition delay max_attempts window")
+RESOURCES = _table("limits reservations")
+LIMITS = _table("cpus memory", {"pids": _NOT_YET})
+RESERVATIONS = _table("cpus memory", _same(_NOT_YET, "devices generic_resources"))
+HEALTHCHECK = _table("test interval timeout retries start_period disable", {"start_interval": _NOT_YET})
+PORT = _table("target published protocol mode",
+              {"host_ip": f"{_NOT_YET}: a published port listens on every address of every node"},
+              _same("ignored: port metadata is not used", "name app_protocol"))
+NETWORK = _table(
+    "",
+    _same(_NOT_YET, "driver_opts ipam internal external enable_ipv6 enable_ipv4 name"),
+    {"driver": "ignored: Shoal builds its own sandbox networks", "labels": "ignored: network labels are not used",
+     "attachable": "ignored: any service may join a declared network"})
+SERVICE_NETWORK = _table(
+    "", _same(_NOT_YET, "aliases ipv4_address ipv6_address link_local_ips mac_address driver_opts"),
+    _same("ignored: Shoal does not order networks", "priority gw_priority"))
+
+# x-shoal is ours: no extensions, unknown keys are errors. A new key is a row here and a reader in xshoal.py.
+X_SHOAL = _table("readiness liveness canary", extensions=False)
+PROBE = _table("http_get tcp_socket exec period timeout failure_threshold success_threshold initial_delay",
+               extensions=False)
+HTTP_GET = _table("path port", extensions=False)
+TCP_SOCKET = _table("port", extensions=False)
+EXEC = _table("command", extensions=False)
+CANARY = _table("image command environment weight", extensions=False)
