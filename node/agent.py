@@ -15,16 +15,19 @@ from typing import Any
 from gossip.clock import Clock
 from gossip.cluster import Cluster, Settings
 from gossip.driver import Event
+from gossip.entry import Record
 from gossip.errors import GossipError, JoinRefused, TokenError
 from gossip.identity import Identity, JoinToken, load_identity, next_boot, prepare_node, save_grant
 from gossip.joining import JoinUnreachable, request_join
 from gossip.members import MemberState, Status
 from gossip.persist import SqliteBackend
+from gossip.replication import StoreEvent
 from gossip.snapshot import Snapshot, load_snapshot, save_snapshot
-from gossip.swim import MemberEvent
+from gossip.store import Store
 from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
+from node.desired import SERVICE_PREFIX, Unreadable, read_service
 
 log = logging.getLogger("shoal.agent")
 
@@ -113,6 +116,8 @@ class Agent:
                                rng=rng, on_event=self._on_event, store=self._backend)
         self._api = ApiServer(self, *config.api)
         self._rng = rng
+        self._received: dict[str, tuple[int, float]] = {}
+        """key -> (generation, epoch s when this node first held it); only what arrived since start."""
 
     @property
     def name(self) -> str:
@@ -130,6 +135,17 @@ class Agent:
         counters["awareness"] = self.cluster.core.awareness
         counters["incarnation"] = self.cluster.core.incarnation
         return counters
+
+    @property
+    def store(self) -> Store:
+        return self.cluster.store
+
+    def write(self, key: str, payload: bytes, *, note: str, expect: int | None, tombstone: bool = False) -> Record:
+        return self.cluster.write(key, payload, note=note, expect=expect, tombstone=tombstone)
+
+    def received_at(self, key: str) -> float | None:
+        record, seen = self.cluster.store.get(key), self._received.get(key)
+        return seen[1] if record is not None and seen is not None and seen[0] == record.entry.generation else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then leave the cluster gracefully."""
@@ -189,16 +205,30 @@ class Agent:
         return [m for m in self.cluster.members() if m.node != me and m.status == Status.ALIVE]
 
     def _on_event(self, event: Event) -> None:
-        if not isinstance(event, MemberEvent):
+        if isinstance(event, StoreEvent):
             if event.winner_changed:
-                log.info("desired state changed", extra={"fields": {"key": event.key, "generation": (
-                    event.record.entry.generation if event.record else "dropped")}})
+                self._on_store_change(event.key, event.record)
             return
         m = event.member
         level = logging.WARNING if event.kind in ("suspect", "dead") else logging.INFO
         log.log(level, f"member {event.kind}", extra={"fields": {
             "member": m.name, "id": m.node, "address": _fmt(m.addr), "incarnation": m.incarnation}})
         self._dirty.set()
+
+    def _on_store_change(self, key: str, record: Record | None) -> None:
+        if record is None:
+            log.info("desired state changed", extra={"fields": {"key": key, "generation": "dropped"}})
+            self._received.pop(key, None)
+            return
+        generation = record.entry.generation
+        log.info("desired state changed", extra={"fields": {"key": key, "generation": generation}})
+        if self._received.get(key, (0, 0.0))[0] != generation:
+            self._received[key] = (generation, self._clock.wall())
+        if key.startswith(SERVICE_PREFIX):
+            try:
+                read_service(record)
+            except Unreadable as exc:  # the API lists the others; say once, here, why this one is missing
+                log.warning("unreadable service spec", extra={"fields": {"error": exc}})
 
 
 def _fmt(addr: Address) -> str:

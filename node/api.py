@@ -1,32 +1,54 @@
 """The agent's HTTP API (aiohttp; the only server-side module importing it): JSON under /v1.
 
-Routes only translate between HTTP and the agent's view; they hold no logic. Errors are JSON objects
-`{"error": {"code", "message", "field"?}}` with the status codes of SPEC.md.
+Routes only translate between HTTP and the agent's view; the desired-state rules are node.desired's. Errors are
+JSON objects `{"error": {"code", "message", "field"?}}` with the status codes of SPEC.md; the refusals
+node.desired raises map onto them in one middleware. A write plans and commits with no await in between, so
+nothing can interleave on the event loop: a manifest is applied all-or-nothing on this node.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import ipaddress
-import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from gossip.entry import Record
 from gossip.members import MemberState
+from gossip.store import Conflict, Store
+from node import desired
+from node.desired import SERVICE_PREFIX, InvalidRequest, NotFound, Unreadable, service_key
+from node.manifest import ManifestError, parse_manifest
+from node.openapi import OPENAPI
 
 MAX_BODY_BYTES = 1 << 20
+log = logging.getLogger("shoal.api")
 
 
 class AgentView(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def store(self) -> Store:
+        """The replicated store, for reading (writes go through `write`)."""
+
     def members(self) -> list[MemberState]: ...
 
     def join_token(self) -> str | None: ...
 
     def counters(self) -> dict[str, Any]: ...
+
+    def write(self, key: str, payload: bytes, *, note: str, expect: int | None,
+              tombstone: bool = False) -> Record: ...
+
+    def received_at(self, key: str) -> float | None:
+        """Epoch seconds when this node first held the key's current generation; None if loaded at start."""
 
 
 def member_json(m: MemberState) -> dict[str, Any]:
@@ -45,20 +67,38 @@ def error(status: int, code: str, message: str, field: str | None = None) -> web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return error(413, "too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+def names(agent: AgentView) -> dict[str, str]:
+    return {m.node: m.name for m in agent.members()}
+
+
+def json_errors(agent: AgentView) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, "too_large", f"request body exceeds {MAX_BODY_BYTES} bytes (1 MiB)")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        except ManifestError as exc:
+            return error(400, "invalid_manifest", str(exc), exc.field)
+        except InvalidRequest as exc:
+            return error(400, "invalid_request", str(exc), exc.field)
+        except NotFound as exc:
+            return error(404, "not_found", desired.not_found_message(exc, names(agent)))
+        except Conflict as exc:
+            name = desired.service_name(exc.key)
+            return error(409, "conflict", desired.conflict_message(exc, names(agent)), desired.field_of(name))
+        except Unreadable as exc:
+            log.warning("unreadable service spec", extra={"fields": {"error": exc}})
+            return error(500, "unreadable_spec", f"this node cannot read {exc}; apply the service again")
+    return middleware
 
 
 def build_app(agent: AgentView) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[json_errors(agent)], client_max_size=MAX_BODY_BYTES)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node": agent.name})
@@ -86,7 +126,79 @@ def build_app(agent: AgentView) -> web.Application:
     app.router.add_get("/v1/join-token", join_token)
     app.router.add_get("/v1/agent", stats)
     app.router.add_get("/v1/openapi.json", openapi)
+    ServiceRoutes(agent).register(app.router)
     return app
+
+
+class ServiceRoutes:
+    """/v1/services: the desired state. Each write plans (node.desired) and commits with no await between."""
+
+    def __init__(self, agent: AgentView) -> None:
+        self._agent = agent
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/v1/services", self.list)
+        router.add_post("/v1/services", self.apply)
+        router.add_get("/v1/services/{name}", self.show)
+        router.add_delete("/v1/services/{name}", self.delete)
+        router.add_post("/v1/services/{name}/scale", self.scale)
+
+    async def list(self, _: web.Request) -> web.Response:
+        views, _unreadable = desired.live_services(self._agent.store.scan(SERVICE_PREFIX))  # logged on arrival
+        return web.json_response([dataclasses.asdict(desired.summary(v)) for v in views])
+
+    async def apply(self, request: web.Request) -> web.Response:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length or 0)
+        text = await request.read()
+        expect = desired.parse_expect(request.query.getall("expect", []))
+        # Parsing up to 1 MiB of YAML takes a while: off the loop, so gossip keeps answering probes meanwhile.
+        manifest = await asyncio.to_thread(parse_manifest, text)
+        store = self._agent.store
+        writes = desired.plan_apply(manifest, {s.name: store.get(service_key(s.name)) for s in manifest.services},
+                                    expect)
+        desired.commit(writes, self._agent.write)
+        return web.json_response({
+            "services": [{"name": w.name, "action": w.action, "generation": w.generation, "changes": w.note}
+                         for w in writes],
+            "warnings": [{"field": n.field, "message": n.message} for n in manifest.warnings]})
+
+    async def show(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        view = self._live(name)
+        detail = desired.detail(view, names(self._agent), self._agent.received_at(view.record.key))
+        return web.json_response(dataclasses.asdict(detail), headers={"ETag": f'"{view.generation}"'})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        expect = desired.parse_generation(request.headers.get("If-Match"), "If-Match")
+        write = desired.plan_delete(name, self._agent.store.get(service_key(name)), expect)
+        desired.commit([write], self._agent.write)
+        return web.json_response({"name": name, "generation": write.generation, "deleted": True})
+
+    async def scale(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await _json_object(request)
+        if "replicas" not in body:
+            raise InvalidRequest("replicas", 'the body must be {"replicas": N} (optionally "generation": G)')
+        field = "generation" if "generation" in body else "If-Match"
+        expect = desired.parse_generation(body.get("generation", request.headers.get("If-Match")), field)
+        write = desired.plan_scale(name, self._agent.store.get(service_key(name)), body["replicas"], expect)
+        desired.commit([write], self._agent.write)
+        return web.json_response(dataclasses.asdict(desired.summary(self._live(name))))
+
+    def _live(self, name: str) -> desired.ServiceView:
+        return desired.existing(name, self._agent.store.get(service_key(name)))
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise InvalidRequest("body", "the body must be a JSON object")
+    return body
 
 
 def _local_caller(request: web.Request) -> bool:
@@ -112,30 +224,3 @@ class ApiServer:
 
     async def close(self) -> None:
         await self._runner.cleanup()
-
-
-def _op(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {"200": {
-        "description": "OK", "content": {"application/json": {"schema": schema}}}}}}
-
-
-_MEMBER = {"type": "object", "required": ["name", "id", "address", "status", "incarnation", "labels"],
-           "properties": {"name": {"type": "string"}, "id": {"type": "string"},
-                          "address": {"type": "string"},
-                          "status": {"type": "string", "enum": ["alive", "suspect", "dead", "left"]},
-                          "incarnation": {"type": "integer"},
-                          "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}
-
-OPENAPI: dict[str, Any] = json.loads(json.dumps({
-    "openapi": "3.0.3",
-    "info": {"title": "Shoal agent API", "version": "1"},
-    "paths": {
-        "/v1/health": _op("Liveness of the agent", {"type": "object", "properties": {
-            "status": {"type": "string"}, "node": {"type": "string"}}}),
-        "/v1/members": _op("Cluster members as this node sees them", {"type": "array", "items": _MEMBER}),
-        "/v1/join-token": _op("The cluster's join token (callers on the node's own host only)",
-                              {"type": "object", "properties": {"token": {"type": "string"}}}),
-        "/v1/agent": _op("This agent's counters (datagrams, drops by reason, push-pulls)",
-                         {"type": "object"}),
-    },
-}))

@@ -13,17 +13,29 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
 from gossip.errors import GossipError
 from gossip.identity import init_cluster
+from node.cli_services import (
+    HISTORY_HEADER,
+    SERVICE_HEADER,
+    applied_line,
+    expect_params,
+    history_row,
+    parse_scale,
+    service_path,
+    service_row,
+)
 from node.client import DEFAULT_HOST, ClientError, request
 from node.config import DEFAULT_DATA, ConfigError, build, load_file
+from node.desired import InvalidRequest, parse_expect
 from node.lab import lifecycle, plan
 from node.lab.errors import LabError
 from node.lab.state import ENV_VAR, LabDir
+from node.manifest import MAX_TEXT_BYTES, ManifestError, parse_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,13 +55,33 @@ def cli(ctx: click.Context, host: str) -> None:
     ctx.obj["host"] = host
 
 
-def _call(ctx: click.Context, sub_host: str | None, method: str, path: str, body: Any = None) -> Any:
-    host = sub_host or ctx.obj["host"]
+def _call(ctx: click.Context, sub_host: str | None, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+    """One API request; a refusal or no answer ends the command with SPEC's exit code."""
     try:
-        return request(host, method, path, body)
+        return request(sub_host or ctx.obj["host"], method, path, body, **extra)
     except ClientError as exc:
         click.echo(f"shoal: {exc}", err=True)
         sys.exit(exc.exit_code)
+
+
+def _each(ctx: click.Context, sub_host: str | None, method: str, path: str, body: Any = None) -> Any | None:
+    """One of several requests: a refusal is reported and None returned (the caller goes on to the next);
+    no answer at all still ends the command."""
+    try:
+        return request(sub_host or ctx.obj["host"], method, path, body)
+    except ClientError as exc:
+        click.echo(f"shoal: {exc}", err=True)
+        if exc.exit_code != 1:
+            sys.exit(exc.exit_code)
+        return None
+
+
+def _listing(rows: list[Any], as_json: bool, header: list[str], row: Callable[[Any], list[str]]) -> None:
+    """A listing: with --json the array alone on stdout, else a table."""
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    _table([row(r) for r in rows], header)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> None:
@@ -107,13 +139,9 @@ def agent(ctx: click.Context, /, config_file: Path | None, log_level: str, **fla
 @click.pass_context
 def members(ctx: click.Context, as_json: bool, sub_host: str | None) -> None:
     """List the cluster's members as the answering node sees them."""
-    rows = _call(ctx, sub_host, "GET", "/v1/members")
-    if as_json:
-        click.echo(json.dumps(rows))
-        return
-    _table([[r["name"], r["id"][:12], r["address"], r["status"], str(r["incarnation"]),
-             ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items()))] for r in rows],
-           ["NAME", "ID", "ADDRESS", "STATUS", "INC", "LABELS"])
+    _listing(_call(ctx, sub_host, "GET", "/v1/members"), as_json, ["NAME", "ID", "ADDRESS", "STATUS", "INC", "LABELS"],
+             lambda r: [r["name"], r["id"][:12], r["address"], r["status"], str(r["incarnation"]),
+                        ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items()))])
 
 
 @cli.command("join-token")
@@ -122,6 +150,98 @@ def members(ctx: click.Context, as_json: bool, sub_host: str | None) -> None:
 def join_token(ctx: click.Context, sub_host: str | None) -> None:
     """Print the cluster's join token (asks the node's API)."""
     click.echo(_call(ctx, sub_host, "GET", "/v1/join-token")["token"])
+
+
+# ---- desired state: apply, services, rm, scale, history (output rules in node.cli_services) -------------
+
+
+@cli.command()
+@click.option("-f", "--file", "source", type=click.File("rb"), required=True, help="A Compose file, or - for stdin.")
+@click.option("--expect", multiple=True, metavar="SERVICE:GEN",
+              help="Apply only if SERVICE is still at generation GEN (0: absent); default: what was just read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the services' results as a JSON array.")
+@host_option
+@click.pass_context
+def apply(ctx: click.Context, source: BinaryIO, expect: tuple[str, ...], as_json: bool, sub_host: str | None) -> None:
+    """Create or update every service in a Compose file (checked here first); prints what changed.
+
+    The apply is refused (409, exit 1) if a service changed since it was read, or since --expect's generation."""
+    text = source.read(MAX_TEXT_BYTES + 1)
+    if len(text) > MAX_TEXT_BYTES:
+        click.echo(f"shoal apply: {source.name}: larger than {MAX_TEXT_BYTES} bytes (1 MiB), the most a manifest "
+                   "may be", err=True)
+        sys.exit(1)
+    try:
+        manifest = parse_manifest(text)
+        given = parse_expect(expect)
+    except ManifestError as exc:
+        click.echo(f"shoal apply: {exc}", err=True)
+        sys.exit(1)
+    except InvalidRequest as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
+    for warning in manifest.warnings:
+        click.echo(f"shoal apply: warning: {warning}", err=True)
+    params = expect_params(manifest, _call(ctx, sub_host, "GET", "/v1/services"), given)
+    answer = _call(ctx, sub_host, "POST", "/v1/services", data=text, params=params,
+                   headers={"Content-Type": "application/yaml"})
+    if as_json:
+        click.echo(json.dumps(answer["services"]))
+        return
+    for result in answer["services"]:
+        click.echo(applied_line(result))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@host_option
+@click.pass_context
+def services(ctx: click.Context, as_json: bool, sub_host: str | None) -> None:
+    """List the cluster's services (the desired state the answering node holds)."""
+    _listing(_call(ctx, sub_host, "GET", "/v1/services"), as_json, SERVICE_HEADER, service_row)
+
+
+@cli.command("rm")
+@click.argument("names", metavar="SERVICE...", nargs=-1, required=True)
+@host_option
+@click.pass_context
+def rm(ctx: click.Context, names: tuple[str, ...], sub_host: str | None) -> None:
+    """Delete services; tries every one, exits 1 if any was refused (e.g. not found)."""
+    refused = False
+    for name in names:
+        answer = _each(ctx, sub_host, "DELETE", service_path(name))
+        refused |= answer is None
+        if answer is not None:
+            click.echo(f"{name}: deleted (generation {answer['generation']})")
+    sys.exit(1 if refused else 0)
+
+
+@cli.command()
+@click.argument("targets", metavar="SERVICE=N...", nargs=-1, required=True)
+@host_option
+@click.pass_context
+def scale(ctx: click.Context, targets: tuple[str, ...], sub_host: str | None) -> None:
+    """Set replicated services' replica counts; tries every one, exits 1 if any was refused."""
+    try:
+        pairs = parse_scale(targets)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SERVICE=N") from None
+    refused = False
+    for name, replicas in pairs:
+        answer = _each(ctx, sub_host, "POST", service_path(name, "/scale"), {"replicas": replicas})
+        refused |= answer is None
+        if answer is not None:
+            click.echo(f"{name}: {answer['replicas']} replicas (generation {answer['generation']})")
+    sys.exit(1 if refused else 0)
+
+
+@cli.command()
+@click.argument("name", metavar="SERVICE")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@host_option
+@click.pass_context
+def history(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) -> None:
+    """A service's versions, newest first: who changed what, and which edits lost a conflict."""
+    _listing(_call(ctx, sub_host, "GET", service_path(name))["history"], as_json, HISTORY_HEADER, history_row)
 
 
 # ---- shoal lab: the command-line face of node.lab (no lab logic here) ----------------------------------

@@ -6,6 +6,7 @@ Failures map onto SPEC.md's exit codes: a refusal from the node (4xx/5xx) is 1, 
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import aiohttp
@@ -20,24 +21,28 @@ class ClientError(Exception):
         self.exit_code = exit_code
 
 
-def request(host: str, method: str, path: str, body: Any = None) -> Any:
-    return asyncio.run(_request(host.rstrip("/"), method, path, body))
+def request(host: str, method: str, path: str, body: Any = None, *, data: bytes | None = None,
+            params: list[tuple[str, str]] | None = None, headers: dict[str, str] | None = None) -> Any:
+    """One API call: `body` is sent as JSON, `data` as it is (a manifest); returns the decoded JSON answer."""
+    options: dict[str, Any] = {"params": params or [], "headers": headers or {}}
+    options.update({"json": body} if data is None else {"data": io.BytesIO(data)})  # a stream: no 1 MiB copy
+    return asyncio.run(_request(host.rstrip("/"), method, path, options))
 
 
-async def _request(host: str, method: str, path: str, body: Any) -> Any:
+async def _request(host: str, method: str, path: str, options: dict[str, Any]) -> Any:
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.request(method, host + path, json=body) as response:
-            payload = await _payload(response)
+                session.request(method, host + path, **options) as response:
+            answer = await _payload(response)
     except (aiohttp.ClientConnectionError, TimeoutError) as exc:
         raise ClientError(3, f"no answer from {host}: {exc or type(exc).__name__} "
                              "(is the agent running? set SHOAL_HOST or --host)") from None
     except aiohttp.InvalidURL:
         raise ClientError(2, f"--host: {host!r} is not a URL like {DEFAULT_HOST}") from None
     if response.status >= 400:
-        raise ClientError(1, _error_text(response.status, payload))
-    return payload
+        raise ClientError(1, _error_text(response.status, answer))
+    return answer
 
 
 async def _payload(response: aiohttp.ClientResponse) -> Any:

@@ -181,3 +181,32 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     assert not lab.dir.exists()
     assert not any(cmdline(pid) for pid in pids)
     lab.run("down")  # and again, on nothing at all
+
+
+def service_on(index: int, name: str) -> dict[str, object] | None:
+    """GET /v1/services/NAME on host h<index>'s agent; None while it answers 404 (or not at all)."""
+    try:
+        with _HTTP.open(f"http://198.18.0.{10 + index}:7947/v1/services/{name}", timeout=2) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def test_a_manifest_applied_on_h1_is_read_on_h3_even_after_h3_was_down(lab: Lab, tmp_path: Path) -> None:
+    lab.run("up", "3")
+    stack = tmp_path / "stack.yml"
+
+    def apply(version: int) -> subprocess.CompletedProcess[str]:
+        stack.write_text(f"services:\n  web:\n    image: 198.18.0.1:5000/shoal-demo:{version}\n")
+        env = dict(os.environ, PYTHONPATH=_CODE_ROOT)
+        return subprocess.run([sys.executable, "-m", "node", "apply", "-f", str(stack), "--host",
+                               "http://198.18.0.11:7947"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert apply(1).stdout == "web: created (generation 1)\n"
+    wait_for(lambda: (service_on(3, "web") or {}).get("generation") == 1, 10, "h3 to hold web")
+    assert service_on(3, "web")["updated_by"]["name"] == "h1"  # type: ignore[index]
+    lab.run("stop", "h3")  # power loss: h3 misses the next apply
+    assert apply(2).stdout.startswith("web: updated to generation 2: image ")
+    lab.run("start", "h3")
+    wait_for(lambda: (service_on(3, "web") or {}).get("image") == "198.18.0.1:5000/shoal-demo:2", 20,
+             lambda: f"h3 to catch up after its restart: {service_on(3, 'web')}")

@@ -1,0 +1,103 @@
+"""The API's OpenAPI 3.0 document (served at /v1/openapi.json): every route, its parameters and answers.
+
+Data only; node/api.py serves it, and tests/unit/desired/test_api_services.py checks that it names every route.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+def _obj(props: dict[str, Schema], required: bool = True, **extra: Any) -> Schema:
+    return {"type": "object", "properties": props, **({"required": sorted(props)} if required else {}), **extra}
+
+
+_STR: Schema = {"type": "string"}
+_INT: Schema = {"type": "integer"}
+_GEN: Schema = {"type": "integer", "minimum": 0}
+_ERROR = _obj({"error": _obj({"code": _STR, "message": _STR, "field": _STR}, required=False)})
+_MEMBER = _obj({"name": _STR, "id": _STR, "address": _STR,
+                "status": {"type": "string", "enum": ["alive", "suspect", "dead", "left"]},
+                "incarnation": _INT, "labels": {"type": "object", "additionalProperties": _STR}})
+_AUTHOR = _obj({"id": _STR, "name": _STR})
+_SUMMARY = _obj({"name": _STR, "mode": {"type": "string", "enum": ["replicated", "global"]},
+                 "replicas": {"type": "integer", "nullable": True, "description": "null for a global service"},
+                 "running": _INT, "ready": _INT, "image": _STR, "generation": _INT},
+                description="running and ready stay 0 until nodes publish observed state (the placement issue)")
+_HISTORY = _obj({"generation": _INT, "author": _AUTHOR, "at": {"type": "string", "format": "date-time"},
+                 "change": _STR, "deleted": {"type": "boolean"},
+                 "outcome": {"type": "string", "enum": ["current", "superseded", "lost"],
+                             "description": "lost: another write of the same generation won this conflict"}})
+_DETAIL = _obj({"name": _STR, "generation": _INT, "mode": _STR, "replicas": {"type": "integer", "nullable": True},
+                "image": _STR, "spec": {"type": "object", "description": "the canonical Compose service body"},
+                "updated_by": _AUTHOR, "updated_at": {"type": "string", "format": "date-time"},
+                "received_at": {"type": "number", "nullable": True,
+                                "description": "epoch seconds when this node first held this generation; null if "
+                                               "it was loaded from the data dir at start"},
+                "history": {"type": "array", "items": _HISTORY, "description": "newest first"}})
+_APPLIED = _obj({"services": {"type": "array", "items": _obj({
+                    "name": _STR, "action": {"type": "string", "enum": ["created", "updated", "unchanged"]},
+                    "generation": _INT, "changes": _STR})},
+                 "warnings": {"type": "array", "items": _obj({"field": _STR, "message": _STR})}})
+_DELETED = _obj({"name": _STR, "generation": _INT, "deleted": {"type": "boolean"}})
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": _STR}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": _STR,
+             "description": "the generation the caller read; 409 if the service has moved on"}
+
+
+def _json(description: str, schema: Schema) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, schema: Schema, *, errors: tuple[int, ...] = (), **extra: Any) -> Schema:
+    reasons = {400: "invalid input (names the field)", 404: "no such service (or deleted)",
+               409: "conflict: a stale generation", 413: "body larger than 1 MiB",
+               500: "the stored spec cannot be read by this node"}
+    responses = {"200": _json("OK", schema), **{str(c): _json(reasons[c], _ERROR) for c in errors}}
+    return {"summary": summary, "responses": responses, **extra}
+
+
+OPENAPI: dict[str, Any] = json.loads(json.dumps({
+    "openapi": "3.0.3",
+    "info": {"title": "Shoal agent API", "version": "1",
+             "description": "No authentication until the RBAC issue: keep the API on loopback or a management "
+                            "network. Errors are {\"error\": {\"code\", \"message\", \"field\"}}."},
+    "paths": {
+        "/v1/health": {"get": _op("Liveness of the agent", _obj({"status": _STR, "node": _STR}))},
+        "/v1/members": {"get": _op("Cluster members as this node sees them", {"type": "array", "items": _MEMBER})},
+        "/v1/join-token": {"get": _op("The cluster's join token (callers on the node's own host only)",
+                                      _obj({"token": _STR}))},
+        "/v1/agent": {"get": _op("This agent's counters (datagrams, drops by reason, push-pulls)",
+                                 {"type": "object"})},
+        "/v1/openapi.json": {"get": _op("This document", {"type": "object"})},
+        "/v1/services": {
+            "get": _op("The cluster's services (desired state as this node holds it), sorted by name",
+                       {"type": "array", "items": _SUMMARY}),
+            "post": _op("Apply a manifest: create or update each of its services, all or nothing",
+                        _APPLIED, errors=(400, 409, 413), parameters=[{
+                            "name": "expect", "in": "query", "required": False, "style": "form", "explode": True,
+                            "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:[0-9]+$"}},
+                            "description": "NAME:GENERATION the caller read (0: must not exist); repeatable"}],
+                        requestBody={"required": True, "description": "a Compose file, YAML or JSON, at most 1 MiB",
+                                     "content": {"application/yaml": {"schema": _STR},
+                                                 "application/json": {"schema": {"type": "object"}}}}),
+        },
+        "/v1/services/{name}": {
+            "parameters": [_NAME],
+            "get": _op("One service: spec, author, history (lost conflicts included)", _DETAIL, errors=(404, 500)),
+            "delete": _op("Delete a service", _DELETED, errors=(400, 404, 409), parameters=[_IF_MATCH]),
+        },
+        "/v1/services/{name}/scale": {
+            "parameters": [_NAME],
+            "post": _op("Set a replicated service's replica count", _SUMMARY, errors=(400, 404, 409, 500),
+                        parameters=[_IF_MATCH], requestBody={"required": True, "content": {"application/json": {
+                            "schema": {**_obj({"replicas": _GEN, "generation": {
+                                **_GEN, "description": "the generation the caller read (like If-Match)"}}),
+                                "required": ["replicas"]}}}}),
+        },
+    },
+}))
