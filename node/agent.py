@@ -28,6 +28,7 @@ from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.desired import SERVICE_PREFIX, Unreadable, read_service
+from node.observed import STATUS_PREFIX, NodeStatus, encode_status, needs_publish, status_key
 
 log = logging.getLogger("shoal.agent")
 
@@ -152,6 +153,7 @@ class Agent:
         async with self.cluster:
             await self._api.start()
             try:
+                self._publish_status(NodeStatus(runtime=self.config.runtime))
                 log.info("agent started", extra={"fields": {
                     "node": self.name, "id": self.identity.node_id, "gossip": _fmt(self.config.bind),
                     "advertise": _fmt(self.cluster.core.local.addr), "api": _fmt(self.config.api)}})
@@ -215,13 +217,21 @@ class Agent:
             "member": m.name, "id": m.node, "address": _fmt(m.addr), "incarnation": m.incarnation}})
         self._dirty.set()
 
+    def _publish_status(self, status: NodeStatus) -> None:
+        own = self.cluster.store.live(status_key(self.identity.node_id))
+        if needs_publish(own.payload if own else None, status):
+            self.cluster.publish_status(encode_status(status), note="status")
+
     def _on_store_change(self, key: str, record: Record | None) -> None:
         if record is None:
             log.info("desired state changed", extra={"fields": {"key": key, "generation": "dropped"}})
             self._received.pop(key, None)
             return
         generation = record.entry.generation
-        log.info("desired state changed", extra={"fields": {"key": key, "generation": generation}})
+        if key.startswith(STATUS_PREFIX):  # observed state changes are routine
+            log.debug("node status changed", extra={"fields": {"key": key, "generation": generation}})
+        else:
+            log.info("desired state changed", extra={"fields": {"key": key, "generation": generation}})
         if self._received.get(key, (0, 0.0))[0] != generation:
             self._received[key] = (generation, self._clock.wall())
         if key.startswith(SERVICE_PREFIX):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -156,3 +157,15 @@ def test_nothing_accepted_is_lost_when_every_agent_is_killed_at_once(
     assert all(service(a, "web")["replicas"] == 4 for a in agents)  # type: ignore[index]
     deleted = http(agents[4], "GET", "/v1/services/api")[1]["error"]["message"]
     assert "was deleted at generation 2 (by n3 at" in deleted
+
+
+def status_keys(agent: AgentProc) -> set[str]:
+    """The node-status keys in an agent's store, read from its SQLite file beside the running agent."""
+    with sqlite3.connect(f"file:{agent.data / 'store.db'}?mode=ro", uri=True, timeout=5) as db:
+        return {key for (key,) in db.execute("SELECT key FROM records WHERE key LIKE 'status/%'")}
+
+
+def test_every_node_publishes_its_own_status_and_every_node_holds_them_all(cluster: list[AgentProc]) -> None:
+    ids = {f"status/{m['id']}" for m in cluster[0].get("/v1/members")}
+    assert len(ids) == N
+    wait_for(lambda: all(status_keys(a) == ids for a in cluster), SPREAD_S, "every status on every node")
