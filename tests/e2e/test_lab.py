@@ -192,15 +192,20 @@ def service_on(index: int, name: str) -> dict[str, object] | None:
         return None
 
 
-def test_a_manifest_applied_on_h1_is_read_on_h3_even_after_h3_was_down(lab: Lab, tmp_path: Path) -> None:
+def test_a_manifest_applied_on_h1_is_read_on_h3_even_after_h3_was_down_and_after_all_hosts_were(
+        lab: Lab, tmp_path: Path) -> None:
     lab.run("up", "3")
     stack = tmp_path / "stack.yml"
 
-    def apply(version: int) -> subprocess.CompletedProcess[str]:
+    def apply(version: int, host: int = 1) -> subprocess.CompletedProcess[str]:
         stack.write_text(f"services:\n  web:\n    image: 198.18.0.1:5000/shoal-demo:{version}\n")
         env = dict(os.environ, PYTHONPATH=_CODE_ROOT)
         return subprocess.run([sys.executable, "-m", "node", "apply", "-f", str(stack), "--host",
-                               "http://198.18.0.11:7947"], env=env, capture_output=True, text=True, timeout=60)
+                               f"http://198.18.0.{10 + host}:7947"], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    def everyone_holds(generation: int) -> bool:
+        return all((service_on(i, "web") or {}).get("generation") == generation for i in (1, 2, 3))
 
     assert apply(1).stdout == "web: created (generation 1)\n"
     wait_for(lambda: (service_on(3, "web") or {}).get("generation") == 1, 10, "h3 to hold web")
@@ -210,3 +215,13 @@ def test_a_manifest_applied_on_h1_is_read_on_h3_even_after_h3_was_down(lab: Lab,
     lab.run("start", "h3")
     wait_for(lambda: (service_on(3, "web") or {}).get("image") == "198.18.0.1:5000/shoal-demo:2", 20,
              lambda: f"h3 to catch up after its restart: {service_on(3, 'web')}")
+    # Power loss on every host at once, then all back: the state is intact and later writes still spread.
+    for host in ("h1", "h2", "h3"):
+        lab.run("stop", host)
+    for host in ("h1", "h2", "h3"):
+        lab.run("start", host)
+    wait_for(lambda: all(members(i) == {"h1": "alive", "h2": "alive", "h3": "alive"} for i in (1, 2, 3)), 30,
+             "the lab to re-form after every host restarted")
+    assert everyone_holds(2)
+    assert apply(3, host=2).stdout.startswith("web: updated to generation 3")
+    wait_for(lambda: everyone_holds(3), 10, "the write after the full restart to reach every host")
