@@ -65,6 +65,7 @@ class Replicator:
         self._emit = emit
         self._gossip_now = gossip_now
         self._pending: dict[str, float] = {}
+        self._author_keys: dict[bytes, VerifyKey] = {}  # by certificate DER: building a key object costs
         store.remember_cert(local, cert)
 
     # ---- local writes --------------------------------------------------------------------------------
@@ -220,7 +221,11 @@ class Replicator:
         if cert.node_id != entry.author:
             return None
         self.store.remember_cert(entry.author, der)
-        return VerifyKey.from_bytes(cert.public_key)
+        if der not in self._author_keys:
+            if len(self._author_keys) >= 4096:
+                self._author_keys.clear()
+            self._author_keys[der] = VerifyKey.from_bytes(cert.public_key)
+        return self._author_keys[der]
 
 
 def _ms(wall: float) -> int:
