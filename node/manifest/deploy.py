@@ -44,7 +44,7 @@ _ATTRIBUTES = "node.id, node.name, node.labels.<key>"
 
 
 def read_deploy(value: object, field: str, notes: Notes) -> Deploy:
-    keys = read_object(value, field, DEPLOY, notes, null_ok=True)
+    keys = read_object(value, field, DEPLOY, notes, null_ok=True)  # absent, or `deploy:` (Compose allows null)
     at = {key: child(field, key) for key in DEPLOY.supported}
     mode = as_choice(keys.get("mode", REPLICATED), at["mode"], (REPLICATED, GLOBAL))
     if mode == GLOBAL and "replicas" in keys:
@@ -53,16 +53,16 @@ def read_deploy(value: object, field: str, notes: Notes) -> Deploy:
     return Deploy(
         mode=mode,
         replicas=as_int(keys.get("replicas", 1), at["replicas"], 0, MAX_REPLICAS),
-        placement=read_placement(keys.get("placement"), at["placement"], notes, mode),
-        update_config=read_update(keys.get("update_config"), at["update_config"], notes, rollback=False),
-        rollback_config=read_update(keys.get("rollback_config"), at["rollback_config"], notes, rollback=True),
-        restart_policy=read_restart(keys.get("restart_policy"), at["restart_policy"], notes),
-        resources=read_resources(keys.get("resources"), at["resources"], notes),
+        placement=read_placement(keys.get("placement", {}), at["placement"], notes, mode),
+        update_config=read_update(keys.get("update_config", {}), at["update_config"], notes, rollback=False),
+        rollback_config=read_update(keys.get("rollback_config", {}), at["rollback_config"], notes, rollback=True),
+        restart_policy=read_restart(keys.get("restart_policy", {}), at["restart_policy"], notes),
+        resources=read_resources(keys.get("resources", {}), at["resources"], notes),
     )
 
 
 def read_placement(value: object, field: str, notes: Notes, mode: str) -> Placement:
-    keys = read_object(value, field, PLACEMENT, notes, null_ok=True)
+    keys = read_object(value, field, PLACEMENT, notes)
     constraints = as_list(keys.get("constraints", []), child(field, "constraints"), max_items=MAX_CONSTRAINTS)
     preferences = as_list(keys.get("preferences", []), child(field, "preferences"), max_items=MAX_PREFERENCES)
     spread = [_spread(item, child(child(field, "preferences"), i), notes) for i, item in enumerate(preferences)]
@@ -118,7 +118,7 @@ def _label_key(key: str, field: str) -> str:
 
 def read_update(value: object, field: str, notes: Notes, *, rollback: bool) -> UpdateConfig:
     """update_config, or rollback_config (which cannot itself roll back)."""
-    keys = read_object(value, field, UPDATE, notes, null_ok=True)
+    keys = read_object(value, field, UPDATE, notes)
     default = UpdateConfig()
     actions = ("pause", "continue") if rollback else ("pause", "continue", "rollback")
     return UpdateConfig(
@@ -135,7 +135,7 @@ def read_update(value: object, field: str, notes: Notes, *, rollback: bool) -> U
 
 
 def read_restart(value: object, field: str, notes: Notes) -> RestartPolicy:
-    keys = read_object(value, field, RESTART, notes, null_ok=True)
+    keys = read_object(value, field, RESTART, notes)
     default = RestartPolicy()
     return RestartPolicy(
         condition=as_choice(keys.get("condition", default.condition), child(field, "condition"),
@@ -148,9 +148,9 @@ def read_restart(value: object, field: str, notes: Notes) -> RestartPolicy:
 
 
 def read_resources(value: object, field: str, notes: Notes) -> Resources:
-    keys = read_object(value, field, RESOURCES, notes, null_ok=True)
-    limits = _resource_set(keys.get("limits"), child(field, "limits"), notes, LIMITS, MIN_MEMORY_LIMIT)
-    reservations = _resource_set(keys.get("reservations"), child(field, "reservations"), notes, RESERVATIONS, 1)
+    keys = read_object(value, field, RESOURCES, notes)
+    limits = _resource_set(keys.get("limits", {}), child(field, "limits"), notes, LIMITS, MIN_MEMORY_LIMIT)
+    reservations = _resource_set(keys.get("reservations", {}), child(field, "reservations"), notes, RESERVATIONS, 1)
     lim, res, at = limits, reservations, child(field, "reservations")
     if lim.cpus is not None and res.cpus is not None and res.cpus > lim.cpus:
         raise ManifestError(child(at, "cpus"), res.cpus, f"reserves {res.cpus:g} CPUs but limits.cpus is "
@@ -162,7 +162,7 @@ def read_resources(value: object, field: str, notes: Notes) -> Resources:
 
 
 def _resource_set(value: object, field: str, notes: Notes, table: KeyTable, min_memory: int) -> ResourceSet:
-    keys = read_object(value, field, table, notes, null_ok=True)
+    keys = read_object(value, field, table, notes)
     cpus = keys.get("cpus")
     if isinstance(cpus, str) and _CPUS.fullmatch(cpus):
         cpus = float(cpus)  # Compose writes cpus as a string ("0.5") or a number

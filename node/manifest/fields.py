@@ -2,7 +2,8 @@
 
 The validators are built from these, so every error has the same shape: the field's dotted path, the value,
 what is allowed. `read_object` applies a KeyTable (keys.py): it returns the supported keys, records a warning
-for each ignored one (or, in strict mode, `notes=None`, refuses it) and refuses unsupported and unknown keys.
+for each ignored one (or, in strict mode, `notes=None`, refuses it) and refuses unsupported and unknown keys,
+and a null value (`key:` with nothing after it) wherever Compose refuses one, so what Shoal accepts stays Compose.
 bool is never accepted where a number is meant (Python's bool is an int; Compose's is not).
 """
 
@@ -23,14 +24,19 @@ Notes = list[ManifestWarning] | None  # where warnings go; None = strict (a payl
 
 def read_object(value: object, field: str, table: KeyTable, notes: Notes, *,
                 null_ok: bool = False) -> dict[str, object]:
-    """A Compose object (mapping) checked against `table`; returns {supported key: value}."""
+    """A Compose object (mapping) checked against `table`; returns {supported key: value}.
+
+    null_ok: the object itself may be null (absent, or null where Compose allows it), read as {}. A key's null
+    value is the key left out where Compose allows it (table.nullable), and an error anywhere else."""
     if value is None and null_ok:
         return {}
     out: dict[str, object] = {}
     for key, item in as_mapping(value, field).items():
         path = child(field, key)
+        if item is None and key not in table.nullable and (key in table.supported or key in table.ignored):
+            raise ManifestError(path, None, empty_value(required=key in table.required))
         if key in table.supported:
-            if item is not None:  # `key:` with no value is the key left out, as in Compose
+            if item is not None:  # a null Compose allows (table.nullable) is the key left out
                 out[key] = item
         elif key.startswith("x-") and table.extensions:
             continue
@@ -43,6 +49,12 @@ def read_object(value: object, field: str, table: KeyTable, notes: Notes, *,
         else:
             raise ManifestError(path, item, unknown_key(key, table.supported, extensions=table.extensions))
     return out
+
+
+def empty_value(*, required: bool = False) -> str:
+    """The problem with a null value (`key:` with nothing after it) where Compose's schema refuses one."""
+    return "is empty (null), which Compose does not accept here; " + \
+        ("give it a value (it is required)" if required else "give a value or remove the key")
 
 
 def unknown_key(key: str, allowed: Collection[str], *, extensions: bool = True) -> str:

@@ -4,6 +4,9 @@ supported   read and honoured.
 unsupported a Compose key that would change behaviour users rely on if it were dropped (volumes, build,
             privileged...): an error "not supported by Shoal (yet)" with the reason or the alternative.
 ignored     a Compose key with no meaning in Shoal (container_name, depends_on...): a ManifestWarning.
+nullable    the keys whose value Compose's schema lets be null (`key:` with nothing after it): read as the key
+            left out. Any other supported or ignored key with a null value is an error (Compose refuses it).
+required    the keys an object cannot do without (each reader checks; the table only words the empty-value fix).
 Any other key is not Compose at all: an error that lists what is allowed and suggests the closest.
 `x-*` keys are Compose extensions, allowed and ignored everywhere except inside x-shoal, which is ours.
 """
@@ -24,12 +27,14 @@ class KeyTable:
     unsupported: Mapping[str, str] = field(default_factory=dict)  # key -> the error's text
     ignored: Mapping[str, str] = field(default_factory=dict)  # key -> the warning's text
     extensions: bool = True  # `x-*` keys allowed (and ignored)
+    nullable: frozenset[str] = frozenset()  # supported or ignored keys Compose lets be null: the key left out
+    required: frozenset[str] = frozenset()  # supported keys the reader requires
 
 
 def _table(supported: str, unsupported: dict[str, str] | None = None, ignored: dict[str, str] | None = None,
-           *, extensions: bool = True) -> KeyTable:
+           *, extensions: bool = True, nullable: str = "", required: str = "") -> KeyTable:
     return KeyTable(tuple(supported.split()), MappingProxyType(unsupported or {}), MappingProxyType(ignored or {}),
-                    extensions)
+                    extensions, frozenset(nullable.split()), frozenset(required.split()))
 
 
 def _same(reason: str, keys: str) -> dict[str, str]:
@@ -41,7 +46,8 @@ TOP = _table(
     {"volumes": f"{_NOT_YET}: containers are stateless so far", "secrets": _NOT_YET, "configs": _NOT_YET,
      "include": f"{_NOT_YET}; put every service in one file", "models": _NOT_YET},
     {"version": "ignored: the Compose file version is obsolete (Compose ignores it too)",
-     "name": "ignored: Shoal has no projects; each service is known by its key under services"})
+     "name": "ignored: Shoal has no projects; each service is known by its key under services"},
+    required="services")
 
 SERVICE = _table(
     "image command environment ports expose networks deploy healthcheck x-shoal",
@@ -67,14 +73,16 @@ SERVICE = _table(
      "logging": "ignored: containers log through podman's default log driver",
      "stop_grace_period": "ignored: containers are stopped with podman's default 10s grace period",
      "tty": "ignored: no terminal is attached to a replica", "stdin_open": "ignored: no terminal is attached",
-     "attach": "ignored: replicas' output is not attached", "develop": "ignored: compose watch only"})
+     "attach": "ignored: replicas' output is not attached", "develop": "ignored: compose watch only"},
+    nullable="command deploy develop x-shoal",  # as Compose's schema has it (x-shoal: as any x-* key)
+    required="image")
 
 DEPLOY = _table(
     "mode replicas placement update_config rollback_config restart_policy resources",
     ignored={"labels": "ignored: service labels are not used",
              "endpoint_mode": "ignored: Shoal routes through its proxy on every node (like vip)"})
 PLACEMENT = _table("constraints preferences max_replicas_per_node")
-PREFERENCE = _table("spread")
+PREFERENCE = _table("spread", required="spread")
 UPDATE = _table("parallelism delay failure_action monitor max_failure_ratio order")
 RESTART = _table("condition delay max_attempts window")
 RESOURCES = _table("limits reservations")
@@ -93,11 +101,12 @@ SERVICE_NETWORK = _table(
     "", _same(_NOT_YET, "aliases ipv4_address ipv6_address link_local_ips mac_address driver_opts"),
     _same("ignored: Shoal does not order networks", "priority gw_priority"))
 
-# x-shoal is ours: no extensions, unknown keys are errors. A new key is a row here and a reader in xshoal.py.
+# x-shoal is ours: no extensions, unknown keys are errors, and null values too (the rule of the Compose keys, though
+# Compose's schema lets an x-* value be anything). A new key is a row here and a reader in xshoal.py.
 X_SHOAL = _table("readiness liveness canary", extensions=False)
 PROBE = _table("http_get tcp_socket exec period timeout failure_threshold success_threshold initial_delay",
                extensions=False)
-HTTP_GET = _table("path port", extensions=False)
-TCP_SOCKET = _table("port", extensions=False)
-EXEC = _table("command", extensions=False)
-CANARY = _table("image command environment weight", extensions=False)
+HTTP_GET = _table("path port", extensions=False, required="port")
+TCP_SOCKET = _table("port", extensions=False, required="port")
+EXEC = _table("command", extensions=False, required="command")
+CANARY = _table("image command environment weight", extensions=False, required="weight")

@@ -160,7 +160,7 @@ def read_networks(value: object, field: str, notes: Notes, declared: Collection[
 
 
 def read_healthcheck(value: object, field: str, notes: Notes) -> Healthcheck:
-    keys = read_object(value, field, HEALTHCHECK, notes, null_ok=True)
+    keys = read_object(value, field, HEALTHCHECK, notes)
     at = {key: child(field, key) for key in HEALTHCHECK.supported}
     test = _test(keys["test"], at["test"]) if "test" in keys else None
     if as_bool(keys.get("disable", False), at["disable"]):

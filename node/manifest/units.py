@@ -3,9 +3,12 @@
 Durations follow Go's time.ParseDuration (what Compose uses): a sequence of decimal numbers each with a unit
 ns, us (µs), ms, s, m, h; '0' alone needs no unit. They are kept to the millisecond (Docker's own smallest
 healthcheck interval is 1 ms) and stored as float seconds (fields end in `_s`); seconds == ms / 1000 always,
-so printing and parsing again gives the same float. A bare number other than 0 is an error with the fix
-('5' -> '5s'): Compose requires a unit, and guessing seconds vs nanoseconds would be wrong half the time.
-Byte sizes follow Docker's RAMInBytes: binary multiples (k = 1024), an optional 'b'/'ib'; a bare int is bytes.
+so printing and parsing again gives the same float. A unitless number other than '0' is an error with the fix
+('5' -> '5s'): Compose requires a unit, and guessing seconds vs nanoseconds would be wrong half the time. A YAML
+number is an error even when it is 0 (the fix: '0s'): Compose's schema types durations as strings.
+Byte sizes follow Docker's RAMInBytes: binary multiples (k = 1024), an optional 'b'/'ib'; a string of digits is
+bytes. They are strings: a YAML number is an error with the fix (67108864 -> '64M' or '67108864'), as in
+Compose's schema.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ DURATION_HINT = "a duration with a unit, e.g. '500ms', '5s', '1m30s' (units: ns,
 
 def parse_duration_ms(value: object, field: str, *, min_ms: int = 0, max_ms: int = MAX_DURATION_MS) -> int:
     """A Compose duration -> whole milliseconds, rounded to the nearest; ManifestError naming `field`."""
-    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-        ms = 0
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value == 0:  # '0' needs no unit, but a YAML number is not a string: Compose's schema refuses it
+            raise ManifestError(field, value, f"{show(value)} is a number, and Compose's durations are strings; "
+                                              "write it as '0s'")
         raise ManifestError(field, value, f"{show(value)} has no unit; write it as '{show(value)}s' "
                                           f"(or another unit: ns, us, ms, s, m, h)")
-    elif not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > 64:
         raise ManifestError(field, value, f"{show(value)} is not {DURATION_HINT}")
-    elif value == "0":
+    if value == "0":
         ms = 0
     else:
         ns, pos = 0, 0
@@ -78,10 +82,11 @@ def format_seconds(seconds: float) -> str:
 
 
 def parse_bytes(value: object, field: str, *, min_bytes: int, max_bytes: int) -> int:
-    """'64M', '1.5g', '512kb', 1048576 -> bytes (binary multiples, as Docker); ManifestError naming `field`."""
+    """'64M', '1.5g', '512kb', '1048576' -> bytes (binary multiples, as Docker); ManifestError naming `field`."""
     if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    elif isinstance(value, str) and len(value) <= 32 and (match := _BYTES.fullmatch(value.strip())):
+        raise ManifestError(field, value, f"{show(value)} is a number, and Compose's byte sizes are strings; "
+                                          f"write it as a string, e.g. {_as_size_text(value)}")
+    if isinstance(value, str) and len(value) <= 32 and (match := _BYTES.fullmatch(value.strip())):
         size = int(float(match.group(1)) * _MULTIPLE[match.group(2).lower()])
     else:
         raise ManifestError(field, value, f"{show(value)} is not a byte size, e.g. '64M', '512k', '1.5g' "
@@ -90,6 +95,14 @@ def parse_bytes(value: object, field: str, *, min_bytes: int, max_bytes: int) ->
         raise ManifestError(field, value, f"{show(value)} is out of range; allowed {format_bytes(min_bytes)} "
                                           f"to {format_bytes(max_bytes)}")
     return size
+
+
+def _as_size_text(size: int) -> str:
+    """The fix for a byte count written as a number: 67108864 -> "'64M' or '67108864'", 100 -> "'100'"."""
+    if not 0 < size <= 2**64:
+        return "'64M' or '67108864'"
+    short = format_bytes(size)
+    return f"'{size}'" if short == str(size) else f"'{short}' or '{size}'"
 
 
 def format_bytes(size: int) -> str:

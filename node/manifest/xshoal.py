@@ -25,7 +25,7 @@ MIN_PERIOD_MS = 100  # probing faster than 10/s is load, not information
 
 
 def read_x_shoal(value: object, field: str, notes: Notes) -> ShoalSettings:
-    keys = read_object(value, field, X_SHOAL, notes, null_ok=True)
+    keys = read_object(value, field, X_SHOAL, notes, null_ok=True)  # absent, or `x-shoal:` (an x-* may be null)
     return ShoalSettings(**{key: READERS[key](item, child(field, key), notes) for key, item in keys.items()})
 
 

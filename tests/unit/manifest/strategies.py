@@ -1,4 +1,8 @@
-"""Hypothesis strategies: valid Compose service bodies in their many spellings (short and long forms)."""
+"""Hypothesis strategies: valid Compose service bodies in their many spellings (short and long forms).
+
+Valid for Compose's schema too (test_compose_schema checks it): durations and memory sizes are strings, and no
+value is null.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ safe_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters=
 args = st.lists(safe_text, max_size=5)
 durations = st.one_of(st.integers(0, 86_400_000).map(lambda ms: f"{ms}ms"),
                       st.integers(0, 86_400).map(lambda s: f"{s}s"),
-                      st.sampled_from(["0", 0, "1m30s", "1.5s", "500ms", "1h", "10us", "2h3m4.5s"]))
+                      st.sampled_from(["0", "1m30s", "1.5s", "500ms", "1h", "10us", "2h3m4.5s"]))
 ports = st.integers(1, 65535)
 env_keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True)
 env_values = st.one_of(safe_text, st.integers(-10**6, 10**6), st.booleans(),
@@ -43,8 +47,10 @@ constraints = st.builds(lambda attr, op, value: f"{attr} {op} {value}",
                         st.one_of(st.just("node.id"), st.just("node.name"), labels.map(lambda k: f"node.labels.{k}")),
                         st.sampled_from(["==", "!="]), labels)
 cpus = st.one_of(st.floats(0.01, 1024), st.integers(1, 1024), st.sampled_from(["0.5", "2", "0.25"]))
+memory = st.one_of(st.integers(1, 2**40).map(str), st.integers(1, 1024).map(lambda n: f"{n}M"),
+                   st.sampled_from(["512k", "64mb", "1.5g", "1GiB", "100b", "1t"]))
 resources = _optional(limits=_optional(cpus=st.just(1024), memory=st.just("1T")),
-                      reservations=_optional(cpus=cpus, memory=st.integers(1, 2**40)))
+                      reservations=_optional(cpus=cpus, memory=memory))
 probe_actions = st.one_of(
     st.builds(lambda port, path: {"http_get": {"port": port, "path": path}}, ports,
               st.from_regex(r"/[a-z0-9/._-]{0,10}", fullmatch=True)),

@@ -63,6 +63,12 @@ def test_payload_is_plain_json_data() -> None:
     ({"image": "x", "environment": {"A": "\ud800"}}, "services.web.environment.A", "not valid Unicode text"),
     ({"image": "x", "command": ["\udfff"]}, "services.web.command.0", "not valid Unicode text"),
     ({"image": "x", "x-\udfff": 1}, "services.web", "not valid Unicode text"),
+    ({"image": "x", "ports": None}, "services.web.ports", "is empty (null)"),
+    ({"image": "x", "deploy": {"replicas": None}}, "services.web.deploy.replicas", "give a value or remove the key"),
+    ({"image": "x", "deploy": {"resources": {"limits": {"memory": 67108864}}}}, "services.web.deploy.resources.limits"
+     ".memory", "write it as a string, e.g. '64M' or '67108864'"),
+    ({"image": "x", "deploy": {"update_config": {"delay": 0}}}, "services.web.deploy.update_config.delay",
+     "write it as '0s'"),
 ])
 def test_payload_from_the_network_is_validated_strictly(payload: object, field: str, fragment: str) -> None:
     with pytest.raises(ManifestError) as caught:
@@ -74,6 +80,12 @@ def test_payload_from_the_network_is_validated_strictly(payload: object, field: 
 def test_payload_name_must_be_a_dns_label(name: Any) -> None:
     with pytest.raises(ManifestError, match="is not a DNS label"):
         spec_from_payload(name, {"image": "x"})
+
+
+def test_payload_reads_null_as_a_manifest_does() -> None:
+    """Where Compose allows null (command, deploy, x-shoal, a network entry) it is the key left out, as in manifests."""
+    payload = {"image": "x", "command": None, "deploy": None, "x-shoal": None, "networks": {"back": None}}
+    assert spec_from_payload("web", payload) == spec_from_payload("web", {"image": "x", "networks": ["back"]})
 
 
 def test_payload_networks_need_no_declaration() -> None:

@@ -27,5 +27,11 @@ def test_no_key_is_in_two_classes() -> None:
         assert sum(len(c) for c in classes) == len(set().union(*classes)), name
 
 
+def test_nullable_and_required_keys_are_keys_of_their_table() -> None:
+    for name, table in TABLES.items():
+        assert table.nullable <= {*table.supported, *table.ignored}, name
+        assert table.required <= set(table.supported) and not table.required & table.nullable, name
+
+
 def test_x_shoal_readers_match_its_table() -> None:
     assert set(READERS) == set(keys.X_SHOAL.supported)

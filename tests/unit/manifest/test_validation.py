@@ -165,6 +165,50 @@ ERRORS: list[tuple[str, str, str]] = [
     (one_service("x-shoal: {canary: {image: x}}"), f"{W}.x-shoal.canary.weight", "is required"),
     (one_service("x-shoal: {canary: {image: 'Bad Image', weight: 5}}"), f"{W}.x-shoal.canary.image",
      "not an image reference"),
+    # null (`key:` with nothing after it): an error wherever Compose's schema refuses it
+    (one_service("environment:"), f"{W}.environment", f"{W}.environment: is empty (null), which Compose does not "
+                                                      "accept here; give a value or remove the key"),
+    (one_service("ports:"), f"{W}.ports", "is empty (null)"),
+    (one_service("expose:"), f"{W}.expose", "give a value or remove the key"),
+    (one_service("networks:"), f"{W}.networks", "give a value or remove the key"),
+    (one_service("healthcheck:"), f"{W}.healthcheck", "give a value or remove the key"),
+    (one_service("healthcheck: {interval: }"), f"{W}.healthcheck.interval", "give a value or remove the key"),
+    (one_service("deploy:\n  replicas:"), f"{W}.deploy.replicas", "give a value or remove the key"),
+    (one_service("deploy: {mode: }"), f"{W}.deploy.mode", "give a value or remove the key"),
+    (one_service("deploy: {placement: }"), f"{W}.deploy.placement", "give a value or remove the key"),
+    (one_service("deploy: {placement: {constraints: }}"), f"{W}.deploy.placement.constraints", "is empty (null)"),
+    (one_service("deploy: {update_config: }"), f"{W}.deploy.update_config", "give a value or remove the key"),
+    (one_service("deploy: {update_config: {delay: }}"), f"{W}.deploy.update_config.delay", "is empty (null)"),
+    (one_service("deploy: {restart_policy: {window: }}"), f"{W}.deploy.restart_policy.window", "is empty (null)"),
+    (one_service("deploy: {resources: }"), f"{W}.deploy.resources", "give a value or remove the key"),
+    (one_service("deploy: {resources: {limits: {memory: }}}"), f"{W}.deploy.resources.limits.memory",
+     "is empty (null)"),
+    (one_service("deploy: {labels: }"), f"{W}.deploy.labels", "is empty (null)"),
+    (one_service("container_name:"), f"{W}.container_name", "give a value or remove the key"),
+    ("services: {web: {image: }}", f"{W}.image", "is empty (null), which Compose does not accept here; give it a "
+                                                 "value (it is required)"),
+    (one_service("ports: [{target: , published: 80}]"), f"{W}.ports.0.target", "is empty (null)"),
+    (one_service("networks: {front: {priority: }}", top="networks: {front: }"), f"{W}.networks.front.priority",
+     "is empty (null)"),
+    (one_service("x-shoal: {readiness: }"), f"{W}.x-shoal.readiness", "give a value or remove the key"),
+    (one_service("x-shoal: {readiness: {tcp_socket: {port: 80}, period: }}"), f"{W}.x-shoal.readiness.period",
+     "give a value or remove the key"),
+    (one_service("x-shoal: {canary: {image: x, weight: }}"), f"{W}.x-shoal.canary.weight", "it is required"),
+    ("services:", "services", "give it a value (it is required)"),
+    (one_service(top="networks:"), "networks", "give a value or remove the key"),
+    (one_service(top="networks: {front: {driver: }}"), "networks.front.driver", "is empty (null)"),
+    ("version:\nservices: {web: {image: x}}", "version", "give a value or remove the key"),
+    ("name:\nservices: {web: {image: x}}", "name", "give a value or remove the key"),
+    # numbers where Compose's schema wants strings
+    (one_service("deploy: {resources: {limits: {memory: 67108864}}}"), f"{W}.deploy.resources.limits.memory",
+     "67108864 is a number, and Compose's byte sizes are strings; write it as a string, e.g. '64M' or '67108864'"),
+    (one_service("deploy: {resources: {reservations: {memory: 1536}}}"), f"{W}.deploy.resources.reservations.memory",
+     "write it as a string, e.g. '1536'"),
+    (one_service("deploy: {update_config: {delay: 0}}"), f"{W}.deploy.update_config.delay",
+     "0 is a number, and Compose's durations are strings; write it as '0s'"),
+    (one_service("healthcheck: {start_period: 0}"), f"{W}.healthcheck.start_period", "write it as '0s'"),
+    (one_service("x-shoal: {readiness: {tcp_socket: {port: 80}, initial_delay: 0}}"),
+     f"{W}.x-shoal.readiness.initial_delay", "write it as '0s'"),
     # size
     (one_service("environment: {" + ", ".join(f"V{i}: '{'x' * 200}'" for i in range(200)) + "}"), W,
      "the limit is 32768 (32 KiB)"),
@@ -214,6 +258,10 @@ def test_extension_keys_are_allowed_outside_x_shoal() -> None:
     assert parse_manifest(text).warnings == ()
 
 
-def test_null_value_is_the_key_left_out() -> None:
-    spec = parse_manifest(one_service("command:\ndeploy:\n  replicas:\nhealthcheck:")).services[0]
-    assert (spec.command, spec.replicas) == (None, 1)
+def test_null_is_the_key_left_out_where_compose_allows_it() -> None:
+    """command, deploy, x-shoal (as any x-* key), develop (a warning), network entries: as in Compose's schema."""
+    manifest = parse_manifest(one_service("command:\ndeploy:\nx-shoal:\ndevelop:\nnetworks: {front: }\nx-a:",
+                                          top="networks: {front: }\nx-b:"))
+    assert manifest.services == parse_manifest(one_service("networks: [front]", top="networks: {front: {}}")).services
+    assert manifest.services[0].command is None and manifest.services[0].replicas == 1
+    assert [w.field for w in manifest.warnings] == [f"{W}.develop"]
