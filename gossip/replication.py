@@ -1,12 +1,13 @@
 """Spreads the replicated store through the SWIM core: local writes, news in datagrams, fetches, checks.
 
 Sans-I/O like the rest of the core (gossip.swim owns one `Replicator`). A write is signed by its author,
-stored, and queued as news: the whole entry when it fits a datagram beside a certificate (`EntryNews`), else an
-`EntryAnnounce` that makes receivers `Fetch` the record over TCP from whoever announced it. Every node that
-learns something new gossips it on at once, so news spreads epidemically. Nothing is believed unchecked: an
-entry needs a valid signature by its author, whose key comes from gossip's Authenticator, or from a certificate
-our CA issued that travelled with a fetched record; status entries (`status/<node id>`) only from that node;
-stamps far in the future are refused. Bad entries are counted (stats `drop_entry_<reason>`) and dropped.
+stored, and queued as news: the whole entry when it is small (`EntryNews`), else an `EntryAnnounce` that makes
+receivers `Fetch` the record over TCP from whoever announced it. Every node that learns something new gossips it
+on at once, so news spreads epidemically. Nothing is believed unchecked: an entry needs a valid signature by its
+author, whose key comes from gossip's Authenticator, from a certificate the relay sends when asked (`CertNeed` /
+`CertOffer`; the entry waits meanwhile), or from one our CA issued that travelled with a fetched record; status
+entries (`status/<node id>`) only from that node; stamps far in the future are refused. Bad entries are counted
+(stats `drop_entry_<reason>`) and dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from gossip.antientropy import resurrects
 from gossip.broadcast import BroadcastQueue
@@ -24,13 +26,22 @@ from gossip.errors import CertificateError
 from gossip.hlc import ClockDrift
 from gossip.signing import SigningKey, VerifyKey
 from gossip.store import Store
-from gossip.wire import Address, EntryAnnounce, EntryNews, Message, encoded_size
+from gossip.wire import Address, CertNeed, CertOffer, EntryAnnounce, EntryNews, Message, encoded_size
 
-INLINE_LIMIT = 600
-"""Largest EntryNews we gossip: it must fit a datagram beside a certificate (≤ 600 B) and a probe."""
+INLINE_LIMIT = 1000
+"""Largest EntryNews we gossip whole (a payload of about 880 B: most service specs). It fits a datagram beside a
+probe but not beside a certificate (346 B), so it rides the datagrams without one: the fan-out to members that
+know us, which is nearly all of them once a cluster has formed. Larger entries are announced and fetched."""
 FETCH_RETRY_S = 2.0
 """A key being fetched is not fetched again (from another announcer) until this long has passed."""
 STATUS_PREFIX = "status/"
+VERIFY_WAIT_S = 2.0
+"""How long an entry by an author we have not met waits for the author's key before we fetch it."""
+MAX_UNVERIFIED = 1024
+CERT_RETRY_S = 1.0
+"""An author's certificate is asked for at most once a second (from whichever relay sent its entry)."""
+FETCHES_PER_RECHECK = 2
+FETCH_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +62,14 @@ class StoreEvent:
     winner_changed: bool
 
 
+class Send(Protocol):
+    def __call__(self, addr: Address, primary: list[Message], dest: NodeId | None) -> None: ...
+
+
 class Replicator:
     def __init__(self, *, store: Store, local: NodeId, cert: bytes, key: SigningKey, auth: Authenticator,
                  broadcasts: BroadcastQueue, stats: Counter[str], emit: Callable[[Fetch | StoreEvent], None],
-                 gossip_now: Callable[[], None]) -> None:
+                 gossip_now: Callable[[], None], send: Send) -> None:
         self.store = store
         self._local = local
         self._key = key
@@ -64,7 +79,10 @@ class Replicator:
         self.stats = stats
         self._emit = emit
         self._gossip_now = gossip_now
+        self._send = send
+        self._asked: dict[NodeId, float] = {}  # author -> when we may ask for its certificate again
         self._pending: dict[str, float] = {}
+        self._unverified: dict[str, tuple[Entry, Address, float]] = {}
         self._author_keys: dict[bytes, VerifyKey] = {}  # by certificate DER: building a key object costs
         store.remember_cert(local, cert)
 
@@ -86,7 +104,15 @@ class Replicator:
 
     # ---- news from datagrams -------------------------------------------------------------------------
 
-    def on_message(self, message: Message, src: Address, now: float, wall: float) -> None:
+    def on_message(self, message: Message, sender: NodeId, src: Address, now: float, wall: float) -> None:
+        if isinstance(message, CertNeed):
+            der = self._auth.cert_of(message.node) or self.store.certs.get(message.node)
+            if der is not None:
+                self._send(src, [CertOffer(der)], sender)
+            return
+        if isinstance(message, CertOffer):
+            self._learn_member(message.cert, wall)
+            return
         if isinstance(message, EntryAnnounce):
             if not self.store.knows(message.key, message.version):
                 self._fetch(src, [message.key], now)
@@ -98,12 +124,70 @@ class Replicator:
             return
         verify_key = self._author_key(entry)
         if verify_key is None:
-            self._fetch(src, [entry.key], now)  # the announcer will send the author's certificate along
+            self._hold(entry, src, now)
+            self._ask_cert(entry.author, sender, src, now)
             return
-        if not entry.verify(verify_key):
+        self._accept_verified(entry, verify_key, wall)
+
+    def _hold(self, entry: Entry, src: Address, now: float) -> None:
+        """An entry whose author we have not met: wait a moment for the author's key to arrive by membership
+        gossip (every member shows its certificate to each peer it talks to), rather than have every node fetch
+        every newcomer's first entries at once (N² TLS handshakes when a cluster forms)."""
+        held = self._unverified.get(entry.key)
+        if held is not None and held[0].version >= entry.version:
+            return
+        if held is None and len(self._unverified) >= MAX_UNVERIFIED:
+            self._fetch(src, [entry.key], now)  # too many waiting: fetch this one (its certificate comes along)
+            return
+        self._unverified[entry.key] = (entry, src, held[2] if held else now + VERIFY_WAIT_S)
+
+    def _ask_cert(self, author: NodeId, sender: NodeId, src: Address, now: float) -> None:
+        """Ask the relay for the author's certificate: one small datagram each way instead of a TLS fetch."""
+        if self._asked.get(author, 0.0) > now:
+            return
+        if len(self._asked) >= MAX_UNVERIFIED:
+            self._asked = {a: t for a, t in self._asked.items() if t > now}
+        self._asked[author] = now + CERT_RETRY_S
+        self.stats["cert_needs"] += 1
+        self._send(src, [CertNeed(author)], sender)
+
+    def _learn_member(self, der: bytes, wall: float) -> None:
+        try:
+            cert = self._auth.learn(der, wall)
+        except CertificateError:
+            self.stats["drop_entry_untrusted_cert"] += 1
+            return
+        self.store.remember_cert(cert.node_id, der)
+        self._asked.pop(cert.node_id, None)
+        self._accept_held(cert.node_id, wall)
+
+    def _accept_held(self, author: NodeId, wall: float) -> None:
+        for key, (entry, _, _) in list(self._unverified.items()):
+            if entry.author == author and (verify_key := self._author_key(entry)) is not None:
+                del self._unverified[key]
+                self._accept_verified(entry, verify_key, wall)
+
+    def _accept_verified(self, entry: Entry, verify_key: VerifyKey, wall: float) -> None:
+        if entry.verify(verify_key):
+            self.accept(record_of(entry), wall)
+        else:
             self.stats["drop_entry_forged"] += 1
-            return
-        self.accept(record_of(entry), wall)
+
+    def recheck(self, now: float, wall: float) -> None:
+        """Accept held entries whose authors we now know; fetch, in a few batched requests, those that waited
+        long enough (the reply carries the authors' certificates, which then verify the rest)."""
+        due: dict[Address, list[str]] = {}
+        for key, (entry, src, deadline) in list(self._unverified.items()):
+            verify_key = self._author_key(entry)
+            if verify_key is not None:
+                del self._unverified[key]
+                self._accept_verified(entry, verify_key, wall)
+            elif deadline <= now:
+                due.setdefault(src, []).append(key)
+        for src, keys in sorted(due.items(), key=lambda item: -len(item[1]))[:FETCHES_PER_RECHECK]:
+            for key in keys:
+                del self._unverified[key]
+            self._fetch(src, keys[:FETCH_BATCH], now)
 
     # ---- records over TCP (fetch replies, anti-entropy) ----------------------------------------------
 

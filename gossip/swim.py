@@ -31,6 +31,8 @@ from gossip.wire import (
     Ack,
     Address,
     Alive,
+    CertNeed,
+    CertOffer,
     Dead,
     EntryAnnounce,
     EntryNews,
@@ -115,7 +117,7 @@ class Membership:
         self._dgram_seq = 0
         self.replica = Replicator(store=store, local=local.node, cert=local.cert, key=key, auth=auth,
                                   broadcasts=self._broadcasts, stats=self.stats, emit=lambda e: self.outbox.append(e),
-                                  gossip_now=self._gossip_now)
+                                  gossip_now=self._gossip_now, send=self.send)
 
     # ---- public surface ------------------------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class Membership:
         self._timers.set("push-pull", now + self._push_pull_delay(), self._push_pull)
         self._timers.set("reap", now + 10.0, self._reap)
         self._timers.set("collect", now + 10.0, self._collect)
+        self._timers.set("recheck", now + 0.5, self._recheck)
 
     def advance(self, now: float, wall: float) -> None:
         self._clock(now, wall)
@@ -217,8 +220,8 @@ class Membership:
                 self._prober.on_nack(seq)
             case Alive() | Suspect() | Dead() | Left():
                 self._apply(message)
-            case EntryNews() | EntryAnnounce():
-                self.replica.on_message(message, src, self._now, self._wall)
+            case EntryNews() | EntryAnnounce() | CertNeed() | CertOffer():
+                self.replica.on_message(message, sender, src, self._now, self._wall)
 
     # ---- merging news --------------------------------------------------------------------------------
 
@@ -350,6 +353,10 @@ class Membership:
                 self._auth.forget(member.node)
                 self._peers.boots.pop(member.node, None)
                 self.outbox.append(MemberEvent("reap", member))
+
+    def _recheck(self, now: float) -> None:
+        self._timers.set("recheck", now + 0.5, self._recheck)
+        self.replica.recheck(now, self._wall)
 
     def _collect(self, now: float) -> None:
         """Collect tombstones past their grace period (DESIGN.md §4)."""

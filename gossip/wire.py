@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.codec import NodeId as NodeId
-from gossip.codec import node_id_bytes, pack_value, unpack_value
+from gossip.codec import node_id_bytes, pack_value, read_bytes, unpack_value
 from gossip.codec import read_node as _node
 from gossip.codec import read_text as _text
 from gossip.codec import read_uint as _uint
@@ -107,11 +107,26 @@ class EntryAnnounce:
     version: Version
 
 
-Message = Ping | PingReq | Ack | Nack | Alive | Suspect | Dead | Left | EntryNews | EntryAnnounce
-MemberNews = Alive | Suspect | Dead | Left
-StoreNews = EntryNews | EntryAnnounce
+@dataclass(frozen=True, slots=True)
+class CertNeed:
+    """Asks the sender for the certificate of `node`: it relayed an entry by an author we have not met."""
 
-_PING, _PING_REQ, _ACK, _NACK, _ALIVE, _SUSPECT, _DEAD, _LEFT, _ENTRY, _ANNOUNCE = range(1, 11)
+    node: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class CertOffer:
+    """A member's certificate (DER), for the receiver to check against the cluster CA and learn the key."""
+
+    cert: bytes
+
+
+Message = Ping | PingReq | Ack | Nack | Alive | Suspect | Dead | Left | EntryNews | EntryAnnounce | CertNeed \
+    | CertOffer
+MemberNews = Alive | Suspect | Dead | Left
+StoreNews = EntryNews | EntryAnnounce | CertNeed | CertOffer
+
+_PING, _PING_REQ, _ACK, _NACK, _ALIVE, _SUSPECT, _DEAD, _LEFT, _ENTRY, _ANNOUNCE, _CERT_NEED, _CERT = range(1, 13)
 
 
 
@@ -178,6 +193,10 @@ def encode_message(msg: Message) -> list[object]:
             return [_ENTRY, encode_entry(entry)]
         case EntryAnnounce(key, version):
             return [_ANNOUNCE, key, encode_version(version)]
+        case CertNeed(node):
+            return [_CERT_NEED, node_id_bytes(node)]
+        case CertOffer(cert):
+            return [_CERT, cert]
     raise WireError(f"cannot encode {type(msg).__name__}")
 
 
@@ -212,6 +231,12 @@ def decode_message(raw: object) -> Message:
         if not valid_key(key):
             raise WireError("announced key is not a valid entry key")
         return EntryAnnounce(key, decode_version(version))
+    if kind == _CERT_NEED:
+        (node,) = _fields(raw, 1)
+        return CertNeed(_node(node))
+    if kind == _CERT:
+        (cert,) = _fields(raw, 1)
+        return CertOffer(read_bytes(cert, MAX_CERT_BYTES))
     raise WireError(f"unknown message type {kind}")
 
 

@@ -8,10 +8,10 @@ from gossip.broadcast import BroadcastQueue
 from gossip.entry import Entry, record_of
 from gossip.envelope import Authenticator
 from gossip.hlc import Stamp
-from gossip.replication import INLINE_LIMIT, Fetch, Replicator, StoreEvent
+from gossip.replication import FETCH_RETRY_S, INLINE_LIMIT, VERIFY_WAIT_S, Fetch, Replicator, StoreEvent
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
 from gossip.store import MemoryBackend, Store
-from gossip.wire import EntryAnnounce, EntryNews, encoded_size
+from gossip.wire import Address, CertNeed, CertOffer, EntryAnnounce, EntryNews, Message, encoded_size
 
 NOW = 1_800_000_000.0
 CLUSTER = "c" * 32
@@ -30,13 +30,18 @@ class Harness:
         self.auth.learn(PEER_CERT, NOW)
         self.queue = BroadcastQueue(encoded_size)
         self.effects: list[Fetch | StoreEvent] = []
+        self.sent: list[tuple[Address, list[Message]]] = []
         self.stats: Counter[str] = Counter()
         self.replica = Replicator(store=Store(MemoryBackend()), local=ME, cert=MY_CERT, key=MY_KEY,
                                   auth=self.auth, broadcasts=self.queue, stats=self.stats,
-                                  emit=self.effects.append, gossip_now=lambda: None)
+                                  emit=self.effects.append, gossip_now=lambda: None,
+                                  send=lambda addr, primary, dest: self.sent.append((addr, primary)))
 
-    def news(self, entry: Entry) -> None:
-        self.replica.on_message(EntryNews(entry), SRC, 0.0, NOW)
+    def news(self, entry: Entry, now: float = 0.0) -> None:
+        self.on(EntryNews(entry), now)
+
+    def on(self, message: Message, now: float = 0.0) -> None:
+        self.replica.on_message(message, PEER, SRC, now, NOW)
 
 
 def peer_entry(key: str = "service/web", payload: bytes = b"p", *, author: str = PEER,
@@ -58,17 +63,46 @@ def test_a_forged_entry_is_counted_and_dropped() -> None:
     assert h.replica.store.get("service/web") is None and h.stats["drop_entry_forged"] == 1
 
 
-def test_an_entry_by_an_author_we_have_not_met_is_fetched_with_its_certificate() -> None:
+def test_an_entry_by_an_author_we_have_not_met_waits_for_its_key_then_is_fetched_with_its_certificate() -> None:
     h = Harness()
     stranger = peer_entry(author=STRANGER, signer=STRANGER_KEY)
     h.news(stranger)
+    assert h.effects == [] and h.replica.store.get("service/web") is None  # held, not believed, not fetched
+    assert h.sent == [(SRC, [CertNeed(STRANGER)])]  # the relay is asked for the author's certificate
+    h.replica.recheck(VERIFY_WAIT_S - 0.1, NOW)
+    assert h.effects == []
+    h.replica.recheck(VERIFY_WAIT_S, NOW)
     assert h.effects == [Fetch(SRC, ("service/web",))]
-    h.news(stranger)  # a second copy while the fetch is in flight asks for nothing more
-    assert len(h.effects) == 1
+    h.news(stranger)  # a copy arriving while the fetch is in flight
+    h.replica.recheck(VERIFY_WAIT_S + FETCH_RETRY_S - 0.1, NOW)
+    assert len(h.effects) == 1  # asks for nothing more
     assert h.replica.fetched([record_of(stranger)], {}, NOW) == 0  # no certificate: still unknown
     assert h.stats["drop_entry_unknown_author"] == 1
     assert h.replica.fetched([record_of(stranger)], {STRANGER: STRANGER_CERT}, NOW) == 1
     assert h.replica.store.certs[STRANGER] == STRANGER_CERT  # kept, to hand on with the record
+
+
+def test_a_held_entry_is_accepted_as_soon_as_membership_teaches_its_authors_key() -> None:
+    h = Harness()
+    stranger = peer_entry(author=STRANGER, signer=STRANGER_KEY)
+    forged = peer_entry("service/api", author=STRANGER, signer=PEER_KEY)
+    h.news(stranger)
+    h.news(forged)
+    h.auth.learn(STRANGER_CERT, NOW)  # e.g. the stranger pinged us with its certificate attached
+    h.replica.recheck(0.5, NOW)
+    assert h.replica.store.get("service/web") is not None and h.replica.store.get("service/api") is None
+    assert h.stats["drop_entry_forged"] == 1 and not any(isinstance(e, Fetch) for e in h.effects)
+
+
+def test_held_entries_are_fetched_in_a_few_batches_not_one_request_each() -> None:
+    h = Harness()
+    relays = [(f"198.18.0.{i}", 7946) for i in range(20, 25)]
+    for i in range(40):
+        entry = peer_entry(f"service/s{i}", author=STRANGER, signer=STRANGER_KEY)
+        h.replica.on_message(EntryNews(entry), PEER, relays[i % 5] if i >= 20 else relays[0], 0.0, NOW)
+    h.replica.recheck(VERIFY_WAIT_S, NOW)
+    fetches = [e for e in h.effects if isinstance(e, Fetch)]
+    assert len(fetches) == 2 and len(fetches[0].keys) == 24  # the relay that sent the most, first
 
 
 def test_a_certificate_from_another_ca_does_not_vouch_for_an_entry() -> None:
@@ -108,8 +142,37 @@ def test_an_announcement_of_a_version_we_hold_fetches_nothing() -> None:
     h = Harness()
     h.news(peer_entry())
     h.effects.clear()
-    h.replica.on_message(EntryAnnounce("service/web", peer_entry().version), SRC, 0.0, NOW)
+    h.on(EntryAnnounce("service/web", peer_entry().version))
     assert h.effects == []
     newer = Entry("service/web", 2, Stamp(int(NOW * 1000)), PEER, False, b"2", "n").signed(PEER_KEY)
-    h.replica.on_message(EntryAnnounce("service/web", newer.version), SRC, 0.0, NOW)
+    h.on(EntryAnnounce("service/web", newer.version))
     assert h.effects == [Fetch(SRC, ("service/web",))]
+
+
+def test_a_relay_answers_a_certificate_request_and_the_answer_releases_held_entries() -> None:
+    relay, h = Harness(), Harness()
+    relay.replica.store.remember_cert(STRANGER, STRANGER_CERT)
+    relay.on(CertNeed(STRANGER))
+    relay.on(CertNeed("e" * 32))  # one it does not know: no answer
+    assert relay.sent == [(SRC, [CertOffer(STRANGER_CERT)])]
+    h.news(peer_entry(author=STRANGER, signer=STRANGER_KEY))
+    h.on(CertOffer(STRANGER_CERT))
+    assert h.replica.store.get("service/web") is not None and h.auth.key_of(STRANGER) is not None
+    h.replica.recheck(VERIFY_WAIT_S, NOW)
+    assert not any(isinstance(e, Fetch) for e in h.effects)
+
+
+def test_a_certificate_from_another_ca_teaches_nothing() -> None:
+    h = Harness()
+    rogue_key, rogue_ca = create_ca(CLUSTER, "t", now_s=NOW - 100)
+    h.news(peer_entry(author=STRANGER, signer=STRANGER_KEY))
+    h.on(CertOffer(issue_node_cert(rogue_key, rogue_ca, STRANGER, STRANGER_KEY.public_bytes, now_s=NOW - 50)))
+    assert h.replica.store.get("service/web") is None and h.stats["drop_entry_untrusted_cert"] == 1
+
+
+def test_an_author_certificate_is_asked_for_at_most_once_a_second() -> None:
+    h = Harness()
+    for i in range(5):
+        h.news(peer_entry(f"service/s{i}", author=STRANGER, signer=STRANGER_KEY), now=0.1 * i)
+    h.news(peer_entry("service/late", author=STRANGER, signer=STRANGER_KEY), now=1.0)
+    assert [m for _, m in h.sent] == [[CertNeed(STRANGER)], [CertNeed(STRANGER)]]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gossip.entry import Entry, Version
 from gossip.errors import WireError
+from gossip.hlc import Stamp
 from gossip.wire import (
     MAX_DATAGRAM_BYTES,
     MAX_LABELS,
@@ -12,7 +14,11 @@ from gossip.wire import (
     MAX_NAME_LEN,
     Ack,
     Alive,
+    CertNeed,
+    CertOffer,
     Dead,
+    EntryAnnounce,
+    EntryNews,
     Left,
     Nack,
     Ping,
@@ -31,6 +37,9 @@ MESSAGES = [
     Ping(BIG, A), PingReq(7, B, ("198.18.0.12", 7946)), Ack(0), Nack(3),
     Alive(A, BIG, "h1", ("::1", 65535), (("zone", "a"), ("dc", "x"))),
     Suspect(A, 2, B), Dead(B, 9, A), Left(A, 4),
+    EntryNews(Entry("service/web", 3, Stamp(BIG, 7), A, False, b"{}", "image a -> b", b"s" * 64)),
+    EntryAnnounce("status/" + B, Version(BIG, True, Stamp(5, 0), B, b"d" * 8)),
+    CertNeed(B), CertOffer(b"\x30" * 346),
 ]
 
 
