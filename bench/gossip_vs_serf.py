@@ -23,22 +23,18 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gossipbench.fleet import Fleet, ProcessRegistry, SerfFleet, ShoalFleet
-from gossipbench.netns import Namespace
-from gossipbench.report import goals, percentile, summarize, table
+from gossipbench.fleet import Fleet, SerfFleet, ShoalFleet
+from gossipbench.provenance import Shoal, add_agent_options, end_meta, header, start_meta
+from gossipbench.report import goals, log, percentile, summarize, table
+from gossipbench.sandbox import Sandbox, preflight, run_sandboxed
 from gossipbench.scenarios import (
     AgentExited,
     Poller,
@@ -51,10 +47,6 @@ from gossipbench.scenarios import (
 PORT_BASE = 20000
 """Phase p uses ports PORT_BASE + 1000 p + i (gossip) and + 500 + i (RPC/API): below the ephemeral range,
 so nft can tell an agent's port from the client end of a TCP stream."""
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,16 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="run the stall test on Shoal only")
     ap.add_argument("--poll", type=float, default=0.2, help="membership poll cadence for both systems (s)")
     ap.add_argument("--gap", type=float, default=2.0, help="pause once steady, before a kill (s)")
-    ap.add_argument("--join-timeout", type=float, default=120.0)
     ap.add_argument("--detect-timeout", type=float, default=60.0)
     ap.add_argument("--steady-timeout", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=1, help="seeds victim choice")
     ap.add_argument("--systems", default="serf,shoal", help="which to run (both by default)")
-    ap.add_argument("--serf", default=shutil.which("serf") or "serf", help="serf binary")
-    ap.add_argument("--shoal", default=None, help="shoal command (default: `shoal` next to this python, "
-                                                   "else `python -m node`)")
     ap.add_argument("--out", default="/tmp/gossip_vs_serf.json", help="raw figures (JSON)")
-    ap.add_argument("--keep-logs", default=None, metavar="DIR", help="copy agent logs here before cleanup")
+    add_agent_options(ap)
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: N=5, 2 kills, 5 s idle, 2 s settle, 20 s stall")
     args = ap.parse_args(argv)
@@ -96,69 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def shoal_command(arg: str | None) -> list[str]:
-    if arg:
-        return arg.split()
-    script = Path(sys.executable).parent / "shoal"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "node"]
-
-
-FINGERPRINT = """
-import dataclasses, hashlib, json, pathlib
-import gossip, node
-from gossip.config import GossipConfig
-digest = hashlib.sha256()
-for pkg in (gossip, node):
-    for path in sorted(pathlib.Path(pkg.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-root = pathlib.Path(gossip.__file__).parents[1]
-print(json.dumps({"source_sha256": digest.hexdigest()[:16], "root": str(root),
-                  "gossip_lan": dataclasses.asdict(GossipConfig.lan())}))
-"""
-
-
-def shoal_fingerprint(command: list[str]) -> dict[str, Any]:
-    """Which Shoal the agents will run: a hash of its gossip/ and node/ sources and its default (LAN) gossip
-    settings, read with Shoal's own interpreter. An editable install changes when the tree does."""
-    interpreter = command[0]
-    if not Path(interpreter).name.startswith("python"):
-        first = Path(interpreter).read_text(errors="replace").split("\n", 1)[0]
-        interpreter = first[2:].strip() if first.startswith("#!") else sys.executable
-    try:
-        out = subprocess.run([interpreter, "-c", FINGERPRINT], capture_output=True, text=True, timeout=60,
-                             check=True)
-        found: dict[str, Any] = json.loads(out.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        return {"error": str(exc)}
-    git = subprocess.run(["git", "-C", found["root"], "describe", "--always", "--dirty"], capture_output=True,
-                         text=True, timeout=10, check=False)
-    found["git"] = git.stdout.strip() if git.returncode == 0 else None
-    return found
-
-
-def serf_version(binary: str) -> str:
-    try:
-        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=False)
-    except OSError as exc:
-        return f"unavailable ({exc})"
-    return " / ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) or "?"
-
-
-def preflight(args: argparse.Namespace) -> None:
-    if os.geteuid() != 0:
-        sys.exit("gossip_vs_serf: needs root (network namespace, nftables)")
-    needed = ["ip", "nft"] + ([args.serf] if "serf" in args.system_list else [])
-    if missing := [b for b in needed if shutil.which(b) is None]:
-        sys.exit(f"gossip_vs_serf: missing {', '.join(missing)} (apt-get install iproute2 nftables serf)")
-
-
-def make_fleet(system: str, n: int, phase: int, args: argparse.Namespace, ns: Namespace,
-               registry: ProcessRegistry, workdir: Path) -> Fleet:
-    common: dict[str, Any] = {"size": n, "ns": ns, "registry": registry,
-                              "workdir": workdir / f"{system}-N{n}", "port_base": PORT_BASE + 1000 * phase}
+def make_fleet(system: str, n: int, phase: int, args: argparse.Namespace, box: Sandbox) -> Fleet:
+    common: dict[str, Any] = {"size": n, "ns": box.ns, "registry": box.registry,
+                              "workdir": box.workdir / f"{system}-N{n}", "port_base": PORT_BASE + 1000 * phase}
     if system == "serf":
         return SerfFleet(binary=args.serf, **common)
-    return ShoalFleet(shoal=shoal_command(args.shoal), **common)
+    return ShoalFleet(shoal=Shoal.from_args(args), **common)
 
 
 async def datagram_figures(fleet: Fleet, kills: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,7 +110,7 @@ async def run_phase(fleet: Fleet, args: argparse.Namespace, rng: random.Random) 
     res: dict[str, Any] = {"system": fleet.system, "N": fleet.size}
     started = time.monotonic()
     if fleet.system == "shoal":
-        res["shoal_source"] = shoal_fingerprint(shoal_command(args.shoal))
+        res["shoal_source"] = Shoal.from_args(args).fingerprint()
     try:
         fleet.ns.install_counters([a.gossip_port for a in fleet.agents])
         res["join"] = await measure_join(fleet, poller, timeout_s=args.join_timeout, seed_timeout_s=30.0)
@@ -223,17 +154,13 @@ def _s(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-async def run_all(args: argparse.Namespace, ns: Namespace, registry: ProcessRegistry, workdir: Path,
-                  results: dict[int, dict[str, Any]]) -> None:
+async def run_all(args: argparse.Namespace, box: Sandbox, results: dict[int, dict[str, Any]]) -> None:
     """Every (N, system) phase in turn; results fill in as phases finish, so Ctrl-C keeps what is done."""
-    task = asyncio.current_task()
-    if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     rng = random.Random(args.seed)
     phase = 0
     for n in args.size_list:
         for system in args.system_list:
-            fleet = make_fleet(system, n, phase, args, ns, registry, workdir)
+            fleet = make_fleet(system, n, phase, args, box)
             phase += 1
             log(f"--- {system} N={n}")
             results.setdefault(n, {})[system] = await run_phase(fleet, args, rng)
@@ -242,12 +169,8 @@ async def run_all(args: argparse.Namespace, ns: Namespace, registry: ProcessRegi
 
 def report(args: argparse.Namespace, results: dict[int, dict[str, Any]], meta: dict[str, Any]) -> None:
     summaries = {n: {sys_: summarize(r) for sys_, r in pair.items()} for n, pair in results.items()}
-    print(f"\nserf version: {meta['serf_version']}   shoal: {' '.join(meta['shoal_command'])}")
-    print(f"host: {meta['host']}; defaults on both sides (Serf -profile lan, Shoal LAN class, probe 1 s)")
-    print(f"shoal source: {_describe(meta.get('shoal_source_start'))}")
-    if meta.get("shoal_source_changed"):
-        print("WARNING: Shoal's sources changed while the bench ran (see shoal_source per phase in the "
-              "JSON); the figures mix versions")
+    print("\n" + header(meta))
+    print("defaults on both sides (Serf -profile lan, Shoal LAN class, probe 1 s)")
     for n in sorted(summaries):
         print()
         print(table(n, summaries[n].get("serf", {}), summaries[n].get("shoal", {})))
@@ -258,67 +181,21 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, Any]], meta: d
     if verdicts:
         print("\nGoals (Shoal):")
         print("\n".join("  " + v for v in verdicts))
-    meta["duration_s"] = time.time() - meta["started_unix"]
     print(f"\nduration {meta['duration_s']:.0f} s; raw figures in {args.out}")
     payload = {**meta, "args": {k: v for k, v in vars(args).items()}, "results": results,
                "summary": summaries, "goals": verdicts}
     Path(args.out).write_text(json.dumps(payload, indent=1, default=str))
 
 
-def _describe(fp: dict[str, Any] | None) -> str:
-    if not fp or "gossip_lan" not in fp:
-        return f"unknown ({(fp or {}).get('error', 'not read')})"
-    g = fp["gossip_lan"]
-    knobs = ", ".join(f"{k}={g[k]}" for k in ("probe_interval_s", "probe_timeout_s", "suspicion_mult",
-                                               "suspicion_max_mult", "suspicion_confirmations",
-                                               "retransmit_mult", "push_pull_interval_s") if k in g)
-    return f"{fp.get('root')} git {fp.get('git')} sha256 {fp.get('source_sha256')}; gossip lan: {knobs}"
-
-
-def keep_logs(workdir: Path, dest: str) -> None:
-    target = Path(dest)
-    for path in workdir.glob("*/*.log"):
-        (target / path.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.parent.name / path.name)
-    log(f"agent logs copied to {target}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    preflight(args)
-    meta: dict[str, Any] = {
-        "serf_version": serf_version(args.serf) if "serf" in args.system_list else None,
-        "shoal_command": shoal_command(args.shoal), "started_unix": time.time(),
-        "shoal_source_start": shoal_fingerprint(shoal_command(args.shoal)) if "shoal" in args.system_list
-        else {},
-        "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} cores, "
-                f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())} at start",
-    }
+    preflight("gossip_vs_serf", ["ip", "nft"] + ([args.serf] if "serf" in args.system_list else []))
+    meta = start_meta(args, serf="serf" in args.system_list, shoal="shoal" in args.system_list)
     log(f"serf {meta['serf_version']}; sizes {args.size_list}, {args.kills} kills, idle {args.idle} s")
-    workdir = Path(tempfile.mkdtemp(prefix="gossip-bench-"))
-    ns = Namespace(f"shoal-bench-{os.getpid():x}")
-    registry = ProcessRegistry()
     results: dict[int, dict[str, Any]] = {}
-    status = 0
-    try:
-        ns.create()
-        ns.enter()
-        asyncio.run(run_all(args, ns, registry, workdir, results))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        log("interrupted: stopping agents, reporting what was measured")
-        status = 130
-    finally:
-        registry.stop_all()
-        ns.delete()
-        if args.keep_logs:
-            keep_logs(workdir, args.keep_logs)
-        shutil.rmtree(workdir, ignore_errors=True)
-    if "shoal" in args.system_list:
-        meta["shoal_source_end"] = shoal_fingerprint(shoal_command(args.shoal))
-        seen = {r.get("shoal_source", {}).get("source_sha256") for p in results.values() for r in p.values()
-                if "shoal_source" in r} | {meta["shoal_source_start"].get("source_sha256"),
-                                           meta["shoal_source_end"].get("source_sha256")}
-        meta["shoal_source_changed"] = len(seen) > 1
+    status = run_sandboxed("shoal-bench", lambda box: run_all(args, box, results), keep_logs=args.keep_logs)
+    end_meta(meta, args, (r["shoal_source"].get("source_sha256") for p in results.values() for r in p.values()
+                          if "shoal_source" in r))
     if results:
         report(args, results, meta)
     return status or (1 if any("error" in r for p in results.values() for r in p.values()) else 0)

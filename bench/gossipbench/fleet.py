@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from gossipbench.netns import Namespace
+from gossipbench.provenance import Shoal
 from gossipbench.serf_rpc import SerfRpc, SerfRpcError
 
 HOST = "127.0.0.1"
@@ -86,6 +88,10 @@ class Fleet(ABC):
     system = ""
     exposes_suspect = True
     """Whether view() can report `suspect` (Serf's RPC shows only alive/leaving/left/failed)."""
+    env: dict[str, str] | None = None
+    """The agents' environment (None: the bench's own)."""
+    cwd: Path | None = None
+    """The agents' working directory (None: the bench's own)."""
 
     def __init__(self, *, size: int, ns: Namespace, workdir: Path, registry: ProcessRegistry,
                  port_base: int) -> None:
@@ -123,7 +129,7 @@ class Fleet(ABC):
             log.write(f"--- bench: start #{agent.starts} at {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()
             proc = subprocess.Popen(self.ns.wrap(self.command(agent)), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True, env=self.env, cwd=self.cwd)
         agent.proc = proc
         agent.paused = False
         self.registry.add(proc)
@@ -177,6 +183,15 @@ class Fleet(ABC):
         for i in range(self.size):
             self.forget(i)
 
+    def log_tail(self, name: str, lines: int = 12) -> str:
+        """The last lines of an agent's log (why it exited, when it did), indented."""
+        agent = next(a for a in self.agents if a.name == name)
+        try:
+            text = agent.log_path.read_text(errors="replace").splitlines()
+        except OSError as exc:
+            return f"    (no log: {exc})"
+        return "\n".join("    " + line[:300] for line in text[-lines:])
+
     def log_summary(self) -> dict[str, Any]:
         """Warning/error line counts over all agent logs, and a few sample lines."""
         counts: dict[str, int] = {}
@@ -208,18 +223,32 @@ class SerfFleet(Fleet):
     system = "serf"
     exposes_suspect = False
 
-    def __init__(self, *, binary: str, **kw: Any) -> None:
+    def __init__(self, *, binary: str, event_handler: str | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.binary = binary
+        self.event_handler = event_handler
+        """Serf's -event-handler value (`[filter=]command`, run by /bin/sh), if any."""
         self._rpc: dict[int, SerfRpc] = {}
 
     def command(self, agent: Agent) -> list[str]:
         # Defaults otherwise, in particular -profile=lan (ProbeInterval 1 s, SuspicionMult 4).
         argv = [self.binary, "agent", f"-node={agent.name}", f"-bind={HOST}:{agent.gossip_port}",
                 f"-rpc-addr={HOST}:{agent.control_port}", "-log-level=warn"]
+        if self.event_handler:
+            argv.append(f"-event-handler={self.event_handler}")
         if agent.index != 0:
             argv.append(f"-join={HOST}:{self.agents[0].gossip_port}")
         return argv
+
+    async def send_event(self, i: int, name: str, payload: bytes) -> None:
+        """A non-coalesced user event sent at agent i, over its own RPC connection (what `serf event
+        -coalesce=false` does); returns once the agent has accepted it."""
+        client = await SerfRpc.connect(HOST, self.agents[i].control_port, REQUEST_TIMEOUT_S)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                await client.event(name, payload, coalesce=False)
+        finally:
+            client.close()
 
     async def view(self, i: int) -> View | None:
         try:
@@ -253,9 +282,11 @@ class SerfFleet(Fleet):
 class ShoalFleet(Fleet):
     system = "shoal"
 
-    def __init__(self, *, shoal: list[str], **kw: Any) -> None:
+    def __init__(self, *, shoal: Shoal, **kw: Any) -> None:
         super().__init__(**kw)
-        self.shoal = shoal
+        self.shoal = shoal.command
+        self.env = shoal.env()
+        self.cwd = shoal.source  # `python -m` puts the working directory first on sys.path
         self.token = ""
         self._session: aiohttp.ClientSession | None = None
 
@@ -263,7 +294,8 @@ class ShoalFleet(Fleet):
         """`shoal init` for the seed; its last output line is the join token the others use."""
         seed = self.agents[0]
         out = subprocess.run([*self.shoal, "init", "--data", str(seed.data_dir), "--cluster", "bench",
-                              "--name", seed.name], capture_output=True, text=True, timeout=60, check=False)
+                              "--name", seed.name], capture_output=True, text=True, timeout=60, check=False,
+                             env=self.env, cwd=self.cwd)
         if out.returncode != 0 or not out.stdout.strip():
             raise RuntimeError(f"shoal init failed ({out.returncode}): {out.stderr.strip()}")
         self.token = out.stdout.strip().splitlines()[-1]
@@ -284,7 +316,8 @@ class ShoalFleet(Fleet):
                 connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
         return self._session
 
-    async def _get(self, i: int, path: str) -> Any:
+    async def get_json(self, i: int, path: str) -> Any:
+        """Agent i's JSON answer to GET path, or None (no answer, not 200, not JSON)."""
         url = f"http://{HOST}:{self.agents[i].control_port}{path}"
         try:
             async with self._client().get(url) as resp:
@@ -294,14 +327,27 @@ class ShoalFleet(Fleet):
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
             return None
 
+    async def post_json(self, i: int, path: str, body: Any) -> tuple[int, Any]:
+        """POST a JSON body to agent i: (status, parsed answer or its text); status 0 if it did not answer."""
+        url = f"http://{HOST}:{self.agents[i].control_port}{path}"
+        try:
+            async with self._client().post(url, json=body) as resp:
+                text = await resp.text()
+                try:
+                    return resp.status, json.loads(text)
+                except ValueError:
+                    return resp.status, text
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return 0, str(exc)
+
     async def view(self, i: int) -> View | None:
-        body = await self._get(i, "/v1/members")
+        body = await self.get_json(i, "/v1/members")
         if not isinstance(body, list):
             return None
         return {str(m.get("name")): str(m.get("status")) for m in body if isinstance(m, dict)}
 
     async def counters(self, i: int) -> dict[str, Any] | None:
-        body = await self._get(i, "/v1/agent")
+        body = await self.get_json(i, "/v1/agent")
         counters = body.get("counters") if isinstance(body, dict) else None
         return counters if isinstance(counters, dict) else None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,11 @@ Result = dict[str, Any]
 GOAL_DETECT_P99_S = 8.0
 GOAL_IDLE_BPS = 2000.0
 GOAL_DATAGRAM_BYTES = 1232
+
+
+def log(message: str) -> None:
+    """A progress line on stderr (the tables go to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
@@ -114,11 +121,12 @@ ROWS = [
 ]
 
 
-def _cell(value: Any, fmt: str) -> str:
+def cell(value: Any, fmt: str) -> str:
+    """A table cell: the value formatted, or `-` when there is none."""
     return "-" if value is None else fmt.format(value)
 
 
-def _ratio(a: Any, b: Any) -> str:
+def ratio(a: Any, b: Any) -> str:
     if not isinstance(a, int | float) or not isinstance(b, int | float) or b == 0:
         return "-"
     return f"{a / b:.2f}"
@@ -126,10 +134,14 @@ def _ratio(a: Any, b: Any) -> str:
 
 def table(n: int, serf: dict[str, Any], shoal: dict[str, Any]) -> str:
     """One markdown table: rows are metrics, columns serf | shoal | shoal/serf."""
-    body = [[r.label, _cell(serf.get(r.key), r.fmt), _cell(shoal.get(r.key), r.fmt),
-             _ratio(shoal.get(r.key), serf.get(r.key)) if r.ratio else "-"] for r in ROWS]
-    header = [f"N={n}", "serf", "shoal", "shoal/serf"]
-    widths = [max(len(row[c]) for row in [header, *body]) for c in range(4)]
+    body = [[r.label, cell(serf.get(r.key), r.fmt), cell(shoal.get(r.key), r.fmt),
+             ratio(shoal.get(r.key), serf.get(r.key)) if r.ratio else "-"] for r in ROWS]
+    return markdown_table([f"N={n}", "serf", "shoal", "shoal/serf"], body)
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A markdown table with aligned columns: the first left-aligned, the others right-aligned (figures)."""
+    widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header))]
     lines = ["| " + " | ".join(h.ljust(widths[c]) if c == 0 else h.rjust(widths[c])
                                for c, h in enumerate(header)) + " |",
              "|" + "|".join(("-" * (w + 1) + ":") if c else ("-" * (w + 2))
@@ -140,30 +152,35 @@ def table(n: int, serf: dict[str, Any], shoal: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verdict(ok: bool, text: str) -> str:
+    """A goal's line: PASS or FAIL, then the figure it was judged on."""
+    return f"[{'PASS' if ok else 'FAIL'}] {text}"
+
+
 def goals(sizes: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     """The issue's goals, each with PASS/FAIL and the figure it was judged on."""
     out: list[str] = []
 
     def check(ok: bool, text: str) -> None:
-        out.append(f"[{'PASS' if ok else 'FAIL'}] {text}")
+        out.append(verdict(ok, text))
 
     for n, pair in sorted(sizes.items()):
         sh, sf = pair.get("shoal", {}), pair.get("serf", {})
         p99, serf_p99 = sh.get("detect_p99_s"), sf.get("detect_p99_s")
         if n >= 50:
             check(p99 is not None and p99 <= GOAL_DETECT_P99_S,
-                  f"N={n}: detection p99 {_cell(p99, '{:.2f}')} s <= {GOAL_DETECT_P99_S} s")
+                  f"N={n}: detection p99 {cell(p99, '{:.2f}')} s <= {GOAL_DETECT_P99_S} s")
         check(p99 is not None and (serf_p99 is None or p99 <= serf_p99),
-              f"N={n}: detection p99 not slower than Serf ({_cell(p99, '{:.2f}')} vs "
-              f"{_cell(serf_p99, '{:.2f}')} s)")
+              f"N={n}: detection p99 not slower than Serf ({cell(p99, '{:.2f}')} vs "
+              f"{cell(serf_p99, '{:.2f}')} s)")
         fd = sh.get("stall_false_dead")
-        check(fd == 0, f"N={n}: 0 false dead under 2 s stalls (got {_cell(fd, '{}')})")
+        check(fd == 0, f"N={n}: 0 false dead under 2 s stalls (got {cell(fd, '{}')})")
         worst = sh.get("idle_Bps_worst")
         check(worst is not None and worst <= GOAL_IDLE_BPS,
               f"N={n}: idle <= {GOAL_IDLE_BPS:.0f} B/s per agent (worst agent UDP + TCP share "
-              f"{_cell(worst, '{:.0f}')} B/s)")
+              f"{cell(worst, '{:.0f}')} B/s)")
         big, biggest = sh.get("big_datagrams"), sh.get("max_datagram_B")
         check(big == 0 and (biggest is None or biggest <= GOAL_DATAGRAM_BYTES),
-              f"N={n}: no datagram over {GOAL_DATAGRAM_BYTES} B (nft: {_cell(big, '{}')} over; "
-              f"largest by counter {_cell(biggest, '{}')} B)")
+              f"N={n}: no datagram over {GOAL_DATAGRAM_BYTES} B (nft: {cell(big, '{}')} over; "
+              f"largest by counter {cell(biggest, '{}')} B)")
     return out

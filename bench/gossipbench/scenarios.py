@@ -56,9 +56,10 @@ class AgentExited(RuntimeError):
     """An agent process ended on its own: the run cannot go on meaningfully."""
 
 
-def _check_exits(fleet: Fleet) -> None:
+def check_exits(fleet: Fleet) -> None:
     if gone := fleet.exited():
-        raise AgentExited(f"{fleet.system} agent(s) exited: {', '.join(gone)} (see their logs)")
+        raise AgentExited(f"{fleet.system} agent(s) exited: {', '.join(gone)}; the end of {gone[0]}'s log:\n"
+                          + fleet.log_tail(gone[0]))
 
 
 def _all_but(size: int, skip: int) -> list[int]:
@@ -91,7 +92,7 @@ async def measure_join(fleet: Fleet, poller: Poller, *, timeout_s: float,
                 answered.setdefault(i, t - t0)
             if sees_all_alive(view, names):
                 converged[i] = t - t0
-        _check_exits(fleet)
+        check_exits(fleet)
         return len(converged) == fleet.size
 
     done = await poller.until(lambda: [i for i in range(fleet.size) if i not in converged],
@@ -116,7 +117,7 @@ async def measure_idle(fleet: Fleet, *, settle_s: float, window_s: float) -> dic
     ticks1 = {i: cpu_ticks(pid) if pid else None for i, pid in pids.items()}
     window = time.monotonic() - ta
     api1 = [await fleet.counters(a.index) for a in fleet.agents]
-    _check_exits(fleet)
+    check_exits(fleet)
     per: list[dict[str, Any]] = []
     tcp_bytes = 0
     for a in fleet.agents:
@@ -143,7 +144,7 @@ async def wait_steady(fleet: Fleet, poller: Poller, timeout_s: float) -> float |
         for i, (_, view) in views.items():
             if sees_all_alive(view, names):
                 pending.discard(i)
-        _check_exits(fleet)
+        check_exits(fleet)
         return not pending
 
     ok = await poller.until(lambda: sorted(pending), start + timeout_s, step)
@@ -172,7 +173,7 @@ async def one_kill(fleet: Fleet, poller: Poller, victim: int, *, timeout_s: floa
             for other, st in (view or {}).items():
                 if st == "dead" and other != name:
                     other_dead.add((fleet.agents[i].name, other))
-        _check_exits(fleet)
+        check_exits(fleet)
         return len(detected) == len(survivors)
 
     await poller.until(lambda: survivors, t_kill + timeout_s, step)
@@ -233,7 +234,7 @@ async def measure_stall(fleet: Fleet, poller: Poller, rng: random.Random, *, dur
                 for subject, st in (view or {}).items():
                     if st in ("dead", "suspect"):
                         (dead if st == "dead" else suspect).add((c, fleet.agents[i].name, subject))
-            _check_exits(fleet)
+            check_exits(fleet)
             return False
 
         others = functools.partial(_all_but, fleet.size, victim)

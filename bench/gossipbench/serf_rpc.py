@@ -1,7 +1,7 @@
 """A minimal asyncio client for the Serf agent's RPC (msgpack over TCP, IPC version 1).
 
-Only what the bench reads: `handshake` then `members`. Framing: a request is a msgpack header map
-{"Command", "Seq"} followed, for commands that take one, by a body map; a response is a header
+Only what the benches use: `handshake`, `members` and `event` (a user event). Framing: a request is a msgpack
+header map {"Command", "Seq"} followed, for commands that take one, by a body map; a response is a header
 {"Seq", "Error"} followed by a body map for `members`. One request is in flight per connection.
 Serf returns Addr as binary, so responses are decoded with raw=False and surrogateescape.
 """
@@ -38,6 +38,10 @@ class SerfRpc:
         body = await self.request("members", None, has_body=True)
         members = body.get("Members") if isinstance(body, dict) else None
         return [m for m in members or [] if isinstance(m, dict)]
+
+    async def event(self, name: str, payload: bytes, *, coalesce: bool) -> None:
+        """Send a user event through this agent (the agent gossips it; its handlers run on every member)."""
+        await self.request("event", {"Name": name, "Payload": payload, "Coalesce": coalesce}, has_body=False)
 
     async def request(self, command: str, body: dict[str, Any] | None, *, has_body: bool) -> Any:
         seq = self._seq
