@@ -2,8 +2,9 @@
 
 The validators are built from these, so every error has the same shape: the field's dotted path, the value,
 what is allowed. `read_object` applies a KeyTable (keys.py): it returns the supported keys, records a warning
-for each ignored one (or, in strict mode, `notes=None`, refuses it) and refuses unsupported and unknown keys,
-and a null value (`key:` with nothing after it) wherever Compose refuses one, so what Shoal accepts stays Compose.
+for each ignored one (or, in strict mode, `notes=None`, refuses it) once `check_shape` finds its value of the
+shape Compose allows (shapes.py), and refuses unsupported and unknown keys, and a null value (`key:` with
+nothing after it) wherever Compose refuses one, so what Shoal accepts stays Compose.
 bool is never accepted where a number is meant (Python's bool is an int; Compose's is not).
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Collection, Mapping
 from node.manifest.errors import ManifestError, ManifestWarning, child, show
 from node.manifest.keys import KeyTable
 from node.manifest.limits import MAX_ARGS, MAX_STRING_CHARS
+from node.manifest.shapes import Either, ListOf, MapOf, Obj, Scalar, Shape
 
 Notes = list[ManifestWarning] | None  # where warnings go; None = strict (a payload): a warning is an error
 
@@ -42,13 +44,70 @@ def read_object(value: object, field: str, table: KeyTable, notes: Notes, *,
             continue
         elif key in table.unsupported:
             raise ManifestError(path, item, table.unsupported[key])
-        elif key in table.ignored and notes is not None:
-            notes.append(ManifestWarning(path, table.ignored[key]))
         elif key in table.ignored:
-            raise ManifestError(path, item, f"{table.ignored[key]}; a canonical service payload never has it")
+            why, shape = table.ignored[key]
+            if item is not None:  # a null Compose allows (table.nullable) is the key left out
+                check_shape(item, path, shape, f" (Shoal ignores {key}: correct the value or remove the key)")
+            if notes is None:
+                raise ManifestError(path, item, f"{why}; a canonical service payload never has it")
+            notes.append(ManifestWarning(path, why))
         else:
             raise ManifestError(path, item, unknown_key(key, table.supported, extensions=table.extensions))
     return out
+
+
+def check_shape(value: object, field: str, shape: Shape, why: str) -> None:
+    """Refuse `value` unless it has `shape` (shapes.py), with a ManifestError naming the innermost field at fault,
+    the value and what Compose allows there, then `why` (the fix)."""
+    def refuse(what: str, hint: str = "") -> ManifestError:
+        return ManifestError(field, value, f"{show(value)} is not {what}, as Compose requires{hint}{why}")
+
+    if isinstance(shape, Either):
+        fits = [choice for choice in shape.choices if _fits(value, choice)]
+        if not fits:
+            raise refuse(shape.what)
+        check_shape(value, field, fits[0], why)
+    elif isinstance(shape, Scalar):
+        if not shape.test(value):
+            quote = isinstance(value, int | float) and not isinstance(value, bool) and shape.test(str(value))
+            raise refuse(shape.what, f"; quote it: '{value}'" if quote else "")
+    elif isinstance(shape, ListOf):
+        if not isinstance(value, list):
+            raise refuse(shape.what)
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            check_shape(item, child(field, i), shape.item, why)
+            if shape.unique and isinstance(item, str):
+                if item in seen:
+                    raise ManifestError(child(field, i), item, f"{show(item)} is listed twice; Compose lists each "
+                                                               f"item once{why}")
+                seen.add(item)
+    elif not isinstance(value, dict):
+        raise refuse(shape.what)
+    else:
+        for key, item in as_mapping(value, field).items():
+            path = child(field, key)
+            if isinstance(shape, MapOf):
+                if not shape.key.test(key):
+                    raise ManifestError(path, key, f"key {show(key)} is not {shape.key.what}, as Compose "
+                                                   f"requires{why}")
+                check_shape(item, path, shape.value, why)
+            elif key in shape.fields:
+                check_shape(item, path, shape.fields[key], why)
+            elif not key.startswith("x-"):
+                raise ManifestError(path, item, unknown_key(key, shape.fields) + why)
+        if isinstance(shape, Obj) and (missing := sorted(shape.required - value.keys())):
+            raise ManifestError(child(field, missing[0]), None,
+                                f"is required by Compose: {shape.fields[missing[0]].what}{why}")
+
+
+def _fits(value: object, choice: Shape) -> bool:
+    """Whether `choice` is the alternative of an Either meant for `value`: by its kind, or a Scalar it passes."""
+    if isinstance(choice, ListOf):
+        return isinstance(value, list)
+    if isinstance(choice, MapOf | Obj):
+        return isinstance(value, dict)
+    return isinstance(choice, Scalar) and choice.test(value)
 
 
 def empty_value(*, required: bool = False) -> str:

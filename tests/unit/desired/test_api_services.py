@@ -34,7 +34,7 @@ def test_apply_answers_each_service_action_generation_and_changes() -> None:
 
 
 def test_apply_takes_json_and_returns_warnings_for_ignored_keys() -> None:
-    status, body = applied(FakeAgent(), b'{"services": {"web": {"image": "x:1", "container_name": "w"}}}')
+    status, body = applied(FakeAgent(), b'{"services": {"web": {"image": "x:1", "container_name": "w1"}}}')
     assert status == 200
     assert [w["field"] for w in body["warnings"]] == ["services.web.container_name"]
 

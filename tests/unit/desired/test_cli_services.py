@@ -75,7 +75,7 @@ def test_an_invalid_manifest_exits_1_naming_the_field_without_asking_a_node(tmp_
 
 def test_warnings_go_to_stderr(node: tuple[FakeAgent, str], tmp_path: Path) -> None:
     _, url = node
-    done = shoal("apply", "-f", write(tmp_path, STACK + "    container_name: a\n"), "--host", url)
+    done = shoal("apply", "-f", write(tmp_path, STACK + "    container_name: a1\n"), "--host", url)
     assert done.exit_code == 0
     assert "warning: services.api.container_name" in done.stderr
     assert "warning" not in done.stdout

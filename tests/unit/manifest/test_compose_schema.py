@@ -197,27 +197,29 @@ def test_what_the_schema_refuses_shoal_refuses(text: str) -> None:
     assert schema_errors(as_compose_validates_it(text)) == []
 
 
+WEB, DEPLOY, RESOURCES = ("services", "web"), ("services", "web", "deploy"), ("services", "web", "deploy", "resources")
+PORT, ATTACHMENT = (*WEB, "ports", 0), (*WEB, "networks", "front")
+# Where each key table applies in the document _with builds (list items by index)
+TABLES: list[tuple[tuple[Any, ...], keys.KeyTable]] = [
+    ((), keys.TOP), (("networks", "front"), keys.NETWORK), (WEB, keys.SERVICE), (DEPLOY, keys.DEPLOY),
+    ((*DEPLOY, "placement"), keys.PLACEMENT), ((*DEPLOY, "placement", "preferences", 0), keys.PREFERENCE),
+    ((*DEPLOY, "update_config"), keys.UPDATE), ((*DEPLOY, "rollback_config"), keys.UPDATE),
+    ((*DEPLOY, "restart_policy"), keys.RESTART), (RESOURCES, keys.RESOURCES),
+    ((*RESOURCES, "limits"), keys.LIMITS), ((*RESOURCES, "reservations"), keys.RESERVATIONS),
+    ((*WEB, "healthcheck"), keys.HEALTHCHECK), (PORT, keys.PORT), (ATTACHMENT, keys.SERVICE_NETWORK),
+    ((*WEB, "x-shoal"), keys.X_SHOAL), ((*WEB, "x-shoal", "readiness"), keys.PROBE),
+    ((*WEB, "x-shoal", "readiness", "http_get"), keys.HTTP_GET), ((*WEB, "x-shoal", "canary"), keys.CANARY),
+]
+
+
 def _null_paths() -> list[tuple[Any, ...]]:
     """A path to every value Shoal reads or warns about, from its key tables (list items by index)."""
-    web, deploy, resources = ("services", "web"), ("services", "web", "deploy"), ("services", "web", "deploy",
-                                                                                  "resources")
-    port, attachment = (*web, "ports", 0), (*web, "networks", "front")
-    tables: list[tuple[tuple[Any, ...], keys.KeyTable]] = [
-        ((), keys.TOP), (("networks", "front"), keys.NETWORK), (web, keys.SERVICE), (deploy, keys.DEPLOY),
-        ((*deploy, "placement"), keys.PLACEMENT), ((*deploy, "placement", "preferences", 0), keys.PREFERENCE),
-        ((*deploy, "update_config"), keys.UPDATE), ((*deploy, "rollback_config"), keys.UPDATE),
-        ((*deploy, "restart_policy"), keys.RESTART), (resources, keys.RESOURCES),
-        ((*resources, "limits"), keys.LIMITS), ((*resources, "reservations"), keys.RESERVATIONS),
-        ((*web, "healthcheck"), keys.HEALTHCHECK), (port, keys.PORT), (attachment, keys.SERVICE_NETWORK),
-        ((*web, "x-shoal"), keys.X_SHOAL), ((*web, "x-shoal", "readiness"), keys.PROBE),
-        ((*web, "x-shoal", "readiness", "http_get"), keys.HTTP_GET), ((*web, "x-shoal", "canary"), keys.CANARY),
-    ]
-    return [*((*at, key) for at, table in tables for key in (*table.supported, *table.ignored)),
-            ("networks", "front"), attachment, (*web, "environment", "A"), ("x-a",), (*web, "x-a"), (*deploy, "x-a")]
+    return [*((*at, key) for at, table in TABLES for key in (*table.supported, *table.ignored)),
+            ("networks", "front"), ATTACHMENT, (*WEB, "environment", "A"), ("x-a",), (*WEB, "x-a"), (*DEPLOY, "x-a")]
 
 
-def _with_null(path: tuple[Any, ...]) -> dict[str, Any]:
-    """A valid manifest (every object on the way present) with null at `path`."""
+def _with(path: tuple[Any, ...], value: object) -> dict[str, Any]:
+    """A valid manifest (every object on the way present) with `value` at `path`."""
     document: dict[str, Any] = {"services": {"web": {
         "image": "x", "networks": {"front": {}}, "environment": {"A": "1"},
         "ports": [{"target": 80, "published": 80}],
@@ -229,7 +231,7 @@ def _with_null(path: tuple[Any, ...]) -> dict[str, Any]:
         if isinstance(node, dict) and key not in node:
             node[key] = {}
         node = node[key]
-    node[path[-1]] = None
+    node[path[-1]] = value
     return document
 
 
@@ -242,7 +244,7 @@ STRICTER = [lambda path: path[-2:-1] == ("environment",), lambda path: "x-shoal"
 
 @pytest.mark.parametrize("path", NULL_PATHS, ids=[".".join(map(str, path)) for path in NULL_PATHS])
 def test_null_is_accepted_exactly_where_compose_accepts_it(path: tuple[Any, ...]) -> None:
-    document = _with_null(path)
+    document = _with(path, None)
     try:
         parse_manifest(json.dumps(document))
         shoal_accepts = True
@@ -254,3 +256,102 @@ def test_null_is_accepted_exactly_where_compose_accepts_it(path: tuple[Any, ...]
         assert not shoal_accepts
     else:
         assert shoal_accepts == compose_accepts
+
+
+# Every key Shoal ignores with a warning (each table's `ignored`, at its place in the document): values Compose
+# accepts (Shoal warns and goes on) and values its schema refuses (Shoal refuses them too, naming the field).
+_LABELS = ([{"a": "b", "n": 1, "f": 1.5, "t": True, "e": None}, ["a=b", "c"], {}, []],
+           [5, "a=b", [1], ["a", "a"], {"a": [1]}, {"a": {"b": 1}}, {"": "x"}, True])
+_BOOLEAN = ([True, False, "true", "no"], [1, 0, [True], {"a": 1}, 1.5])
+_STRING = (["x", ""], [5, 1.5, True, ["x"], {"a": "x"}])
+IGNORED: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {
+    ("version",): (["3.8", "3"], [3.8, 3, True, ["3"]]),
+    ("name",): (["shop", "Shop 1"], [5, False, {"a": 1}, ["shop"]]),
+    (*WEB, "container_name"): (["web1", "my_app.web-1"], [[1], 123, 1.5, True, "a", "-", "", {"a": "b"}]),
+    (*WEB, "restart"): (["always", "on-failure:3", "no"], [5, True, ["always"], {"a": 1}]),
+    (*WEB, "depends_on"): (
+        [["db", "cache"], {"db": {"condition": "service_healthy", "required": False, "restart": True}},
+         {"db": {"condition": "service_started", "x-note": 1}}, []],
+        ["db", 5, [1], ["db", "db"], {"db": {}}, {"db": {"condition": "up"}}, {"db": None}, {"db": "x"},
+         {"db": {"condition": "service_started", "required": "no"}}, {"db": {"condition": "service_started", "a": 1}},
+         {"d b": {"condition": "service_started"}}, {"db": {"condition": "service_started", "restart": 1}}]),
+    (*WEB, "labels"): _LABELS,
+    (*WEB, "annotations"): _LABELS,
+    (*WEB, "logging"): (
+        [{"driver": "json-file", "options": {"max-size": "10m", "max-file": 3, "tag": None}}, {}, {"x-a": 1}],
+        ["json-file", 5, [], {"driver": 5}, {"drivr": "x"}, {"options": {"a": True}}, {"options": ["a"]},
+         {"options": {"a": [1]}}, {"driver": None}]),
+    (*WEB, "stop_grace_period"): (["10s", "1m30s", "0", "48h"], [10, 0, 1.5, True, ["10s"]]),
+    (*WEB, "tty"): _BOOLEAN,
+    (*WEB, "stdin_open"): _BOOLEAN,
+    (*WEB, "attach"): _BOOLEAN,
+    (*WEB, "develop"): (
+        [{}, {"watch": []}, {"watch": [{"path": "./src", "action": "sync", "target": "/app", "ignore": ["*.tmp"],
+                                        "include": "*.py", "initial_sync": True, "x-a": 1}]},
+         {"watch": [{"path": ".", "action": "sync+exec", "target": "/app",
+                     "exec": {"command": ["make", "make"], "privileged": "false", "environment": ["A=1"]}}]},
+         {"watch": [{"path": "go.mod", "action": "rebuild"}]}],
+        [5, ["watch"], {"watch": {}}, {"watch": [{"path": "."}]}, {"watch": [{"action": "rebuild"}]},
+         {"watch": [{"path": ".", "action": "copy"}]}, {"wach": []}, {"watch": ["."]},
+         {"watch": [{"path": 1, "action": "rebuild"}]}, {"watch": [{"path": ".", "action": "rebuild", "ignore": 5}]},
+         {"watch": [{"path": ".", "action": "rebuild", "ignore": ["a", "a"]}]},
+         {"watch": [{"path": ".", "action": "sync+exec", "target": "/a", "exec": {}}]},
+         {"watch": [{"path": ".", "action": "sync+exec", "target": "/a", "exec": {"command": [1]}}]},
+         {"watch": [{"path": ".", "action": "rebuild", "initial_sync": "yes"}]}]),
+    (*DEPLOY, "labels"): _LABELS,
+    (*DEPLOY, "endpoint_mode"): (["vip", "dnsrr"], [[1], 5, True, {"a": "vip"}]),
+    (*PORT, "name"): _STRING,
+    (*PORT, "app_protocol"): _STRING,
+    ("networks", "front", "driver"): _STRING,
+    ("networks", "front", "labels"): _LABELS,
+    ("networks", "front", "attachable"): _BOOLEAN,
+    (*ATTACHMENT, "priority"): ([10, 0, -1, 0.5], ["1", True, [1], {"a": 1}]),
+    (*ATTACHMENT, "gw_priority"): ([10, 0, -1, 0.5], ["1", True, [1], {"a": 1}]),
+}
+IGNORED_GOOD = [(path, value) for path, (good, _bad) in IGNORED.items() for value in good]
+IGNORED_BAD = [(path, value) for path, (_good, bad) in IGNORED.items() for value in bad]
+# Values the schema lets through that Compose's loader (compose-go) or Docker refuses, so Shoal does too: a boolean
+# written as a string must be a word compose-go reads as one; stop_grace_period is parsed as a Go duration;
+# container_name must match Docker's pattern whole (the schema's pattern is unanchored). Durations follow Shoal's
+# syntax (docs/manifest.md), which has no 'd'.
+STRICTER_THAN_SCHEMA = [((*WEB, "tty"), "maybe"), (("networks", "front", "attachable"), "1"),
+                        ((*WEB, "depends_on"), {"db": {"condition": "service_started", "restart": "sometimes"}}),
+                        ((*WEB, "stop_grace_period"), "soon"), ((*WEB, "stop_grace_period"), "1d"),
+                        ((*WEB, "container_name"), "-web"), ((*WEB, "container_name"), "web 1")]
+
+
+def _ids(cases: list[tuple[tuple[Any, ...], Any]]) -> list[str]:
+    return [f"{'.'.join(map(str, path))}={json.dumps(value)}" for path, value in cases]
+
+
+def test_every_ignored_key_has_cases() -> None:
+    ignored = {(*at, key) for at, table in TABLES for key in table.ignored}
+    assert set(IGNORED) == ignored
+
+
+@pytest.mark.parametrize(("path", "value"), IGNORED_GOOD, ids=_ids(IGNORED_GOOD))
+def test_an_ignored_key_with_a_value_compose_accepts_is_a_warning(path: tuple[Any, ...], value: Any) -> None:
+    document = _with(path, value)
+    assert schema_errors(document) == []
+    field = ".".join(map(str, path))
+    assert [w.field for w in parse_manifest(json.dumps(document)).warnings] == [field]
+
+
+@pytest.mark.parametrize(("path", "value"), IGNORED_BAD, ids=_ids(IGNORED_BAD))
+def test_an_ignored_key_with_a_value_compose_refuses_is_an_error(path: tuple[Any, ...], value: Any) -> None:
+    document = _with(path, value)
+    assert schema_errors(document) != []
+    field = ".".join(map(str, path))
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(json.dumps(document))
+    assert refused.value.field.startswith(field), str(refused.value)
+    assert f"Shoal ignores {path[-1]}: correct the value or remove the key" in str(refused.value)
+
+
+@pytest.mark.parametrize(("path", "value"), STRICTER_THAN_SCHEMA, ids=_ids(STRICTER_THAN_SCHEMA))
+def test_an_ignored_key_with_a_value_compose_loader_refuses_is_an_error(path: tuple[Any, ...], value: Any) -> None:
+    document = _with(path, value)
+    assert schema_errors(document) == []
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(json.dumps(document))
+    assert refused.value.field.startswith(".".join(map(str, path))), str(refused.value)

@@ -209,6 +209,27 @@ ERRORS: list[tuple[str, str, str]] = [
     (one_service("healthcheck: {start_period: 0}"), f"{W}.healthcheck.start_period", "write it as '0s'"),
     (one_service("x-shoal: {readiness: {tcp_socket: {port: 80}, initial_delay: 0}}"),
      f"{W}.x-shoal.readiness.initial_delay", "write it as '0s'"),
+    # keys Shoal ignores, with a value Compose refuses (test_compose_schema checks every one against the schema)
+    (one_service("restart: 5"), f"{W}.restart", f"{W}.restart: 5 is not a string, as Compose requires; quote it: "
+                                                "'5' (Shoal ignores restart: correct the value or remove the key)"),
+    (one_service("container_name: [1]"), f"{W}.container_name", "[1] is not a container name (a letter or digit, "
+                                                                "then one or more letters, digits"),
+    (one_service("labels: 5"), f"{W}.labels", "5 is not a mapping {KEY: value} or a list of strings ['KEY=value']"),
+    (one_service("labels: [a=1, a=1]"), f"{W}.labels.1", "'a=1' is listed twice; Compose lists each item once"),
+    (one_service("deploy: {endpoint_mode: [1]}"), f"{W}.deploy.endpoint_mode", "[1] is not a string, as Compose "
+                                                                               "requires (Shoal ignores endpoint_mode"),
+    (one_service("tty: maybe"), f"{W}.tty", "'maybe' is not true or false"),
+    (one_service("stop_grace_period: 10"), f"{W}.stop_grace_period", "10 is not a duration string"),
+    (one_service("depends_on: {db: {}}"), f"{W}.depends_on.db.condition", "is required by Compose: one of: "
+                                                                          "service_started, service_healthy"),
+    (one_service("logging: {drivr: json-file}"), f"{W}.logging.drivr", "did you mean 'driver'"),
+    (one_service("develop: {watch: [{path: ., action: copy}]}"), f"{W}.develop.watch.0.action",
+     "'copy' is not one of: rebuild, sync, restart"),
+    (one_service("ports: [{target: 80, published: 80, name: 5}]"), f"{W}.ports.0.name", "quote it: '5'"),
+    (one_service("networks: {front: {priority: high}}", top="networks: {front: }"), f"{W}.networks.front.priority",
+     "'high' is not a number"),
+    (one_service(top="networks: {front: {attachable: 1}}"), "networks.front.attachable", "1 is not true or false"),
+    ("version: 3.8\nservices: {web: {image: x}}", "version", "3.8 is not a string, as Compose requires; quote it"),
     # size
     (one_service("environment: {" + ", ".join(f"V{i}: '{'x' * 200}'" for i in range(200)) + "}"), W,
      "the limit is 32768 (32 KiB)"),
