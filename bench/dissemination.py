@@ -52,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sizes", default="20,50", help="N for real agents, Serf and Shoal (comma-separated, 3..200)")
     ap.add_argument("--sim-sizes", default="20,50,100", help="N for the simulator (Serf runs there too, real)")
     ap.add_argument("--posts", type=int, default=20, help="posts per series (p99 of 20 is the slowest)")
-    ap.add_argument("--sim-payloads", default="450,650",
+    ap.add_argument("--sim-payloads", default="450,1200",
                     help="simulator payload sizes in B of canonical JSON, one series each; news of at most "
-                         "600 B (payload up to ~478 B) is gossiped inline, bigger is announced and fetched")
+                         "1,000 B (payload up to ~880 B) is gossiped inline, bigger is announced and fetched")
     ap.add_argument("--serf-payload", type=int, default=450, help="Serf event payload B (Serf allows <= 512 "
                                                                     "with the name)")
     ap.add_argument("--deadline", type=float, default=10.0, help="a post not held by all within this is a "

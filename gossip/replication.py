@@ -262,10 +262,12 @@ class Replicator:
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _announce(self, entry: Entry, slot: str) -> None:
-        news: Message = EntryNews(entry)
+        announce = EntryAnnounce(entry.key, entry.version)
+        news = EntryNews(entry)
         if encoded_size(news) > INLINE_LIMIT:
-            news = EntryAnnounce(entry.key, entry.version)
-        self._broadcasts.queue(slot + entry.key, news)
+            self._broadcasts.queue(slot + entry.key, announce)
+        else:  # whole where it fits; announced (and fetched) from datagrams too full for it
+            self._broadcasts.queue(slot + entry.key, news, fallback=announce)
         self._gossip_now()
 
     def _fetch(self, addr: Address, keys: list[str], now: float) -> None:

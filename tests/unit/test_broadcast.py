@@ -38,3 +38,12 @@ def test_buddy_news_goes_ahead_of_everything() -> None:
     q.queue(B, Ack(2))
     taken: list[Message] = q.take(1000, 10, first=C)
     assert taken[0] == Suspect(C, 1, A)
+
+
+def test_news_too_big_for_the_datagram_goes_out_as_its_fallback_and_still_counts_as_sent() -> None:
+    q = BroadcastQueue(encoded_size)
+    whole, compact = Suspect("a" * 32, 1, "b" * 32), Ack(1)
+    q.queue("x", whole, fallback=compact)
+    assert q.take(encoded_size(whole) - 1, limit=2) == [compact]
+    assert q.take(1000, limit=2) == [whole]
+    assert len(q) == 0
