@@ -20,7 +20,7 @@ from typing import Protocol
 from gossip.antientropy import resurrects
 from gossip.broadcast import BroadcastQueue
 from gossip.codec import NodeId
-from gossip.entry import Entry, Record, record_of
+from gossip.entry import Entry, Record, Version, record_of
 from gossip.envelope import Authenticator
 from gossip.errors import CertificateError
 from gossip.hlc import ClockDrift
@@ -38,6 +38,8 @@ STATUS_PREFIX = "status/"
 VERIFY_WAIT_S = 2.0
 """How long an entry by an author we have not met waits for the author's key before we fetch it."""
 MAX_UNVERIFIED = 1024
+ANNOUNCE_WAIT_S = 0.25
+"""An announced entry that is also gossiped whole is fetched only if it has not arrived within this."""
 CERT_RETRY_S = 1.0
 """An author's certificate is asked for at most once a second (from whichever relay sent its entry)."""
 FETCHES_PER_RECHECK = 2
@@ -83,6 +85,7 @@ class Replicator:
         self._asked: dict[NodeId, float] = {}  # author -> when we may ask for its certificate again
         self._pending: dict[str, float] = {}
         self._unverified: dict[str, tuple[Entry, Address, float]] = {}
+        self._awaited: dict[str, tuple[Version, Address, float]] = {}  # announced, the whole entry on its way
         self._author_keys: dict[bytes, VerifyKey] = {}  # by certificate DER: building a key object costs
         store.remember_cert(local, cert)
 
@@ -114,8 +117,12 @@ class Replicator:
             self._learn_member(message.cert, wall)
             return
         if isinstance(message, EntryAnnounce):
-            if not self.store.knows(message.key, message.version):
+            if self.store.knows(message.key, message.version):
+                return
+            if not message.whole:
                 self._fetch(src, [message.key], now)
+            else:
+                self._await(message, src, now)
             return
         if not isinstance(message, EntryNews):
             return
@@ -128,6 +135,14 @@ class Replicator:
             self._ask_cert(entry.author, sender, src, now)
             return
         self._accept_verified(entry, verify_key, wall)
+
+    def _await(self, message: EntryAnnounce, src: Address, now: float) -> None:
+        awaited = self._awaited.get(message.key)
+        if awaited is not None and awaited[0] >= message.version:
+            return
+        if awaited is None and len(self._awaited) >= MAX_UNVERIFIED:
+            return  # the next announcement, or push-pull, brings it
+        self._awaited[message.key] = (message.version, src, awaited[2] if awaited else now + ANNOUNCE_WAIT_S)
 
     def _hold(self, entry: Entry, src: Address, now: float) -> None:
         """An entry whose author we have not met: wait a moment for the author's key to arrive by membership
@@ -174,8 +189,8 @@ class Replicator:
             self.stats["drop_entry_forged"] += 1
 
     def recheck(self, now: float, wall: float) -> None:
-        """Accept held entries whose authors we now know; fetch, in a few batched requests, those that waited
-        long enough (the reply carries the authors' certificates, which then verify the rest)."""
+        """Accept held entries whose authors we now know; forget awaited versions that arrived whole; fetch, in a
+        few batched requests, what waited long enough (a fetch reply also carries the authors' certificates)."""
         due: dict[Address, list[str]] = {}
         for key, (entry, src, deadline) in list(self._unverified.items()):
             verify_key = self._author_key(entry)
@@ -184,9 +199,15 @@ class Replicator:
                 self._accept_verified(entry, verify_key, wall)
             elif deadline <= now:
                 due.setdefault(src, []).append(key)
+        for key, (version, src, deadline) in list(self._awaited.items()):
+            if self.store.knows(key, version):
+                del self._awaited[key]
+            elif deadline <= now:
+                due.setdefault(src, []).append(key)
         for src, keys in sorted(due.items(), key=lambda item: -len(item[1]))[:FETCHES_PER_RECHECK]:
             for key in keys:
-                del self._unverified[key]
+                self._unverified.pop(key, None)
+                self._awaited.pop(key, None)
             self._fetch(src, keys[:FETCH_BATCH], now)
 
     # ---- records over TCP (fetch replies, anti-entropy) ----------------------------------------------
@@ -262,12 +283,11 @@ class Replicator:
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _announce(self, entry: Entry, slot: str) -> None:
-        announce = EntryAnnounce(entry.key, entry.version)
         news = EntryNews(entry)
         if encoded_size(news) > INLINE_LIMIT:
-            self._broadcasts.queue(slot + entry.key, announce)
-        else:  # whole where it fits; announced (and fetched) from datagrams too full for it
-            self._broadcasts.queue(slot + entry.key, news, fallback=announce)
+            self._broadcasts.queue(slot + entry.key, EntryAnnounce(entry.key, entry.version))
+        else:  # whole where it fits; announced from datagrams too full for it (receivers wait, then fetch)
+            self._broadcasts.queue(slot + entry.key, news, fallback=EntryAnnounce(entry.key, entry.version, True))
         self._gossip_now()
 
     def _fetch(self, addr: Address, keys: list[str], now: float) -> None:

@@ -36,6 +36,7 @@ from gossip.wire import (
     Dead,
     EntryAnnounce,
     EntryNews,
+    KnowsYou,
     Left,
     MemberNews,
     Message,
@@ -90,6 +91,8 @@ class _Peers:
 
     knows_me: set[NodeId] = field(default_factory=set)
     boots: dict[NodeId, int] = field(default_factory=dict)
+    told: dict[NodeId, float] = field(default_factory=dict)
+    """When we last told a peer that we hold its key (KnowsYou)."""
 
 
 class Membership:
@@ -164,6 +167,8 @@ class Membership:
         if self._peers.boots.get(opened.sender) != opened.boot:
             self._peers.boots[opened.sender] = opened.boot
             self._peers.knows_me.discard(opened.sender)  # a restarted peer forgot our key
+        if opened.cert:
+            self._tell_known(opened.sender, src, now)
         for message in messages:
             self._handle(message, opened.sender, src)
 
@@ -220,6 +225,8 @@ class Membership:
                 self._prober.on_nack(seq)
             case Alive() | Suspect() | Dead() | Left():
                 self._apply(message)
+            case KnowsYou():
+                self._peers.knows_me.add(sender)
             case EntryNews() | EntryAnnounce() | CertNeed() | CertOffer():
                 self.replica.on_message(message, sender, src, self._now, self._wall)
 
@@ -235,6 +242,16 @@ class Membership:
             self._confirm(news)
         elif result.outcome is Outcome.APPLIED:
             self._applied(news, current, result)
+
+    def _tell_known(self, sender: NodeId, src: Address, now: float) -> None:
+        """The sender attached its certificate, so it thinks we lack its key: say we hold it now (at most once a
+        second per sender), so its datagrams to us stop carrying 346 bytes of certificate and carry news."""
+        if self._peers.told.get(sender, -1.0) + 1.0 > now:
+            return
+        if len(self._peers.told) >= 4096:
+            self._peers.told.clear()
+        self._peers.told[sender] = now
+        self.send(src, [KnowsYou()], sender)
 
     def _learn_peer(self, cert: bytes) -> bool:
         try:
@@ -355,7 +372,7 @@ class Membership:
                 self.outbox.append(MemberEvent("reap", member))
 
     def _recheck(self, now: float) -> None:
-        self._timers.set("recheck", now + 0.5, self._recheck)
+        self._timers.set("recheck", now + 0.25, self._recheck)
         self.replica.recheck(now, self._wall)
 
     def _collect(self, now: float) -> None:

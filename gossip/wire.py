@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.codec import NodeId as NodeId
-from gossip.codec import node_id_bytes, pack_value, read_bytes, unpack_value
+from gossip.codec import node_id_bytes, pack_value, read_bool, read_bytes, unpack_value
 from gossip.codec import read_node as _node
 from gossip.codec import read_text as _text
 from gossip.codec import read_uint as _uint
@@ -101,10 +101,12 @@ class EntryNews:
 
 @dataclass(frozen=True, slots=True)
 class EntryAnnounce:
-    """A new version exists; its payload did not fit a datagram: fetch it over TCP from the sender."""
+    """A new version exists: fetch it over TCP from the sender. `whole`: the entry itself is gossiped too (this
+    datagram had no room for it), so a receiver may wait a moment for it rather than fetch."""
 
     key: str
     version: Version
+    whole: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +123,17 @@ class CertOffer:
     cert: bytes
 
 
-Message = Ping | PingReq | Ack | Nack | Alive | Suspect | Dead | Left | EntryNews | EntryAnnounce | CertNeed \
-    | CertOffer
-MemberNews = Alive | Suspect | Dead | Left
-StoreNews = EntryNews | EntryAnnounce | CertNeed | CertOffer
+@dataclass(frozen=True, slots=True)
+class KnowsYou:
+    """The sender has checked the certificate we attached and holds our key: stop attaching it (room for news)."""
 
-_PING, _PING_REQ, _ACK, _NACK, _ALIVE, _SUSPECT, _DEAD, _LEFT, _ENTRY, _ANNOUNCE, _CERT_NEED, _CERT = range(1, 13)
+
+Message = Ping | PingReq | Ack | Nack | Alive | Suspect | Dead | Left | EntryNews | EntryAnnounce | CertNeed \
+    | CertOffer | KnowsYou
+MemberNews = Alive | Suspect | Dead | Left
+
+_PING, _PING_REQ, _ACK, _NACK, _ALIVE, _SUSPECT, _DEAD, _LEFT = range(1, 9)
+_ENTRY, _ANNOUNCE, _CERT_NEED, _CERT, _KNOWS = range(9, 14)
 
 
 
@@ -191,12 +198,14 @@ def encode_message(msg: Message) -> list[object]:
             return [_LEFT, node_id_bytes(node), inc]
         case EntryNews(entry):
             return [_ENTRY, encode_entry(entry)]
-        case EntryAnnounce(key, version):
-            return [_ANNOUNCE, key, encode_version(version)]
+        case EntryAnnounce(key, version, whole):
+            return [_ANNOUNCE, key, encode_version(version), whole]
         case CertNeed(node):
             return [_CERT_NEED, node_id_bytes(node)]
         case CertOffer(cert):
             return [_CERT, cert]
+        case KnowsYou():
+            return [_KNOWS]
     raise WireError(f"cannot encode {type(msg).__name__}")
 
 
@@ -227,16 +236,19 @@ def decode_message(raw: object) -> Message:
         (entry,) = _fields(raw, 1)
         return EntryNews(decode_entry(entry))
     if kind == _ANNOUNCE:
-        key, version = _fields(raw, 2)
+        key, version, whole = _fields(raw, 3)
         if not valid_key(key):
             raise WireError("announced key is not a valid entry key")
-        return EntryAnnounce(key, decode_version(version))
+        return EntryAnnounce(key, decode_version(version), read_bool(whole))
     if kind == _CERT_NEED:
         (node,) = _fields(raw, 1)
         return CertNeed(_node(node))
     if kind == _CERT:
         (cert,) = _fields(raw, 1)
         return CertOffer(read_bytes(cert, MAX_CERT_BYTES))
+    if kind == _KNOWS:
+        _fields(raw, 0)
+        return KnowsYou()
     raise WireError(f"unknown message type {kind}")
 
 

@@ -8,7 +8,15 @@ from gossip.broadcast import BroadcastQueue
 from gossip.entry import Entry, record_of
 from gossip.envelope import Authenticator
 from gossip.hlc import Stamp
-from gossip.replication import FETCH_RETRY_S, INLINE_LIMIT, VERIFY_WAIT_S, Fetch, Replicator, StoreEvent
+from gossip.replication import (
+    ANNOUNCE_WAIT_S,
+    FETCH_RETRY_S,
+    INLINE_LIMIT,
+    VERIFY_WAIT_S,
+    Fetch,
+    Replicator,
+    StoreEvent,
+)
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
 from gossip.store import MemoryBackend, Store
 from gossip.wire import Address, CertNeed, CertOffer, EntryAnnounce, EntryNews, Message, encoded_size
@@ -176,3 +184,18 @@ def test_an_author_certificate_is_asked_for_at_most_once_a_second() -> None:
         h.news(peer_entry(f"service/s{i}", author=STRANGER, signer=STRANGER_KEY), now=0.1 * i)
     h.news(peer_entry("service/late", author=STRANGER, signer=STRANGER_KEY), now=1.0)
     assert [m for _, m in h.sent] == [[CertNeed(STRANGER)], [CertNeed(STRANGER)]]
+
+
+def test_an_announcement_of_an_entry_also_gossiped_whole_waits_for_it_before_fetching() -> None:
+    h = Harness()
+    entry = peer_entry()
+    h.on(EntryAnnounce(entry.key, entry.version, whole=True))
+    h.replica.recheck(ANNOUNCE_WAIT_S - 0.01, NOW)
+    assert h.effects == []
+    h.news(entry, now=ANNOUNCE_WAIT_S - 0.01)  # arrives whole in time: nothing to fetch
+    h.replica.recheck(ANNOUNCE_WAIT_S, NOW)
+    assert not any(isinstance(e, Fetch) for e in h.effects)
+    newer = Entry(entry.key, 2, entry.stamp, PEER, False, b"2", "n").signed(PEER_KEY)
+    h.on(EntryAnnounce(newer.key, newer.version, whole=True), now=1.0)
+    h.replica.recheck(1.0 + ANNOUNCE_WAIT_S, NOW)
+    assert [e for e in h.effects if isinstance(e, Fetch)] == [Fetch(SRC, (entry.key,))]

@@ -19,6 +19,7 @@ from gossip.wire import (
     Dead,
     EntryAnnounce,
     EntryNews,
+    KnowsYou,
     Left,
     Nack,
     Ping,
@@ -39,7 +40,8 @@ MESSAGES = [
     Suspect(A, 2, B), Dead(B, 9, A), Left(A, 4),
     EntryNews(Entry("service/web", 3, Stamp(BIG, 7), A, False, b"{}", "image a -> b", b"s" * 64)),
     EntryAnnounce("status/" + B, Version(BIG, True, Stamp(5, 0), B, b"d" * 8)),
-    CertNeed(B), CertOffer(b"\x30" * 346),
+    EntryAnnounce("service/web", Version(1, False, Stamp(5, 0), B, b"d" * 8), whole=True),
+    CertNeed(B), CertOffer(b"\x30" * 346), KnowsYou(),
 ]
 
 
