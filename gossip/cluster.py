@@ -24,6 +24,7 @@ from gossip.antientropy import (
     encode_digests,
     encode_summary,
     page,
+    peer_horizon,
     plan,
     stale_horizon,
 )
@@ -203,6 +204,12 @@ class Cluster:
         buckets' key digests page by page, then pull and push what differs."""
         mine = self.store.summary()
         theirs = decode_summary((await s.request("store_summary", {"summary": encode_summary(mine)})).get("summary"))
+        cfg = self.config
+        horizon = peer_horizon(theirs, int(self._clock.wall() * 1000), int(cfg.tombstone_grace_s * 1000),
+                               int(cfg.max_clock_skew_s * 1000))
+        if horizon is None:
+            self.stats["store_horizon_implausible"] += 1
+        complete = True
         buckets = differing_buckets(mine, theirs)
         if buckets:
             their_digests: list[tuple[str, bytes]] = []
@@ -213,21 +220,21 @@ class Cluster:
                 after = reply.get("next") if isinstance(reply.get("next"), str) else None
                 if after is None:
                     break
-            # Only a complete key list proves the peer lacks a key: never drop on a partial one.
-            horizon = stale_horizon(mine, theirs) if after is None else None
-            todo = plan(self.store, self.store.digests(buckets), their_digests, horizon)
-            peer_stale = stale_horizon(theirs, mine) is not None
+            complete = after is None  # only a complete listing proves the peer lacks a key
+            todo = plan(self.store, self.store.digests(buckets), their_digests,
+                        stale_horizon(mine, horizon) if complete else None, complete=complete)
             self._act(lambda r, _wall: r.drop(todo.drop))
             for chunk in _chunks(todo.pull):
-                self._take(await s.request("store_fetch", {"keys": list(chunk)}), peer_stale)
+                self._take(await s.request("store_fetch", {"keys": list(chunk)}))
             for chunk in _chunks(todo.push):
                 await s.request("store_push", _encode_records(*self._replica.serve(chunk)))
             self.stats["store_sync_keys"] += len(todo.pull) + len(todo.push)
-        self._act(lambda r, wall: r.synced(wall))
+        if complete:
+            self._act(lambda r, wall: r.synced(wall, horizon))
 
-    def _take(self, reply: dict[str, Any], peer_stale: bool) -> None:
+    def _take(self, reply: dict[str, Any]) -> None:
         records, certs = _decode_records(reply)
-        self._act(lambda r, wall: r.pulled(records, certs, wall, peer_stale=peer_stale))
+        self._act(lambda r, wall: r.fetched(records, certs, wall))
 
     async def _fetch(self, addr: Address, keys: tuple[str, ...]) -> None:
         try:
@@ -312,6 +319,8 @@ def _encode_records(records: list[Record], certs: dict[str, bytes]) -> dict[str,
 
 
 def _decode_records(body: dict[str, Any]) -> tuple[list[Record], dict[str, bytes]]:
+    """The records and certificates of a fetch reply or a push; a record that does not decode is skipped (and
+    logged), so one bad record cannot stall every exchange with its holder."""
     raw_records, raw_certs = body.get("records"), body.get("certs")
     if not isinstance(raw_records, list) or len(raw_records) > FETCH_CHUNK:
         raise WireError(f"records must be a list of at most {FETCH_CHUNK}")
@@ -322,5 +331,10 @@ def _decode_records(body: dict[str, Any]) -> tuple[list[Record], dict[str, bytes
         if not isinstance(item, list) or len(item) != 2:
             raise WireError("a cert is [node id, der]")
         certs[read_node(item[0])] = read_bytes(item[1], MAX_CERT_BYTES)
-    return [decode_record(r) for r in raw_records], certs
-
+    records = []
+    for raw in raw_records:
+        try:
+            records.append(decode_record(raw))
+        except WireError as exc:
+            log.warning("skipping a record that does not decode: %s", exc)
+    return records, certs

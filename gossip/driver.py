@@ -50,9 +50,11 @@ class Driver:
         return accepted
 
     def act(self, action: Callable[[Membership, float, float], T]) -> T:
-        """Run `action(core, now, wall)` (a local write, fetched records, ...) and send what it caused."""
+        """Run `action(core, now, wall)` (a local write, fetched records, ...) and send what it caused. After
+        close the core still answers (reads, a late reply's merge) but nothing is sent or re-armed."""
         result = action(self.core, self._clock.now(), self._clock.wall())
-        self._settle()
+        if not self._closed:
+            self._settle()
         return result
 
     def leave(self) -> None:

@@ -131,7 +131,9 @@ def merge(current: Record | None, incoming: Record) -> Record:
     """The deterministic join of two records of one key (see the module docstring)."""
     if current is None:
         return incoming
-    entry = max(current.entry, incoming.entry, key=lambda e: e.version)
+    # Equal versions can only differ in signature bytes (a forgery or a digest collision): break the tie on
+    # them too, so every node keeps the same copy whatever arrived first.
+    entry = max(current.entry, incoming.entry, key=lambda e: (e.version, e.signature))
     changes = {c.version: c for c in (*current.history, *incoming.history)}
     history = tuple(sorted(changes.values(), key=lambda c: c.version, reverse=True)[:HISTORY_LIMIT])
     return Record(entry, history)

@@ -5,7 +5,8 @@
     ├── SignatureError     unsigned, forged, unknown sender, wrong cluster, replayed or stale: count, drop
     ├── CertificateError   a certificate not issued by this cluster's CA, expired, or for another node
     ├── TokenError         a join token that does not parse (operator input: show the message)
-    └── JoinRefused        a member refused our join (the reason is for the operator); fatal for the agent
+    ├── JoinRefused        a member refused our join (the reason is for the operator); fatal for the agent
+    └── PersistError       the store could not be written to disk (full, read-only, I/O): the write did not happen
 """
 
 from __future__ import annotations
@@ -37,3 +38,7 @@ class TokenError(GossipError):
 
 class JoinRefused(GossipError):
     """The cluster refused to admit this node; the message is the reason shown to the operator."""
+
+
+class PersistError(GossipError):
+    """The store's database refused a write; nothing was stored (nor gossiped)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gossip.codec import NodeId, pack_value, unpack_value
 from gossip.entry import MAX_PAYLOAD_BYTES, Record, decode_record, encode_record
-from gossip.errors import WireError
+from gossip.errors import PersistError, WireError
 from gossip.store import Image
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,22 @@ class SqliteBackend:
         return Image(tuple(records), certs, meta)
 
     def save_record(self, record: Record) -> None:
-        self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?)",
-                         (record.key, pack_value(encode_record(record))))
+        self._write("INSERT OR REPLACE INTO records VALUES (?, ?)", (record.key, pack_value(encode_record(record))))
 
     def delete_record(self, key: str) -> None:
-        self._db.execute("DELETE FROM records WHERE key = ?", (key,))
+        self._write("DELETE FROM records WHERE key = ?", (key,))
 
     def save_cert(self, node: NodeId, der: bytes) -> None:
-        self._db.execute("INSERT OR REPLACE INTO certs VALUES (?, ?)", (node, der))
+        self._write("INSERT OR REPLACE INTO certs VALUES (?, ?)", (node, der))
 
     def save_meta(self, name: str, value: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:  # disk full, read-only, I/O: the caller must not act as if it were stored
+            raise PersistError(f"{self.path}: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()

@@ -12,21 +12,23 @@ entries (`status/<node id>`) only from that node; stamps far in the future are r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gossip.antientropy import resurrects
 from gossip.broadcast import BroadcastQueue
 from gossip.codec import NodeId
 from gossip.entry import Entry, Record, Version, record_of
 from gossip.envelope import Authenticator
-from gossip.errors import CertificateError
+from gossip.errors import CertificateError, PersistError
 from gossip.hlc import ClockDrift
 from gossip.signing import SigningKey, VerifyKey
 from gossip.store import Store
 from gossip.wire import Address, CertNeed, CertOffer, EntryAnnounce, EntryNews, Message, encoded_size
+
+log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 1000
 """Largest EntryNews we gossip whole (a payload of about 880 B: most service specs). It fits a datagram beside a
@@ -205,10 +207,11 @@ class Replicator:
             elif deadline <= now:
                 due.setdefault(src, []).append(key)
         for src, keys in sorted(due.items(), key=lambda item: -len(item[1]))[:FETCHES_PER_RECHECK]:
-            for key in keys:
+            batch = keys[:FETCH_BATCH]  # the rest stay due for the next recheck
+            for key in batch:
                 self._unverified.pop(key, None)
                 self._awaited.pop(key, None)
-            self._fetch(src, keys[:FETCH_BATCH], now)
+            self._fetch(src, batch, now)
 
     # ---- records over TCP (fetch replies, anti-entropy) ----------------------------------------------
 
@@ -236,12 +239,6 @@ class Replicator:
                 changed += self.accept(record, wall)
         return changed
 
-    def pulled(self, records: Iterable[Record], certs: dict[NodeId, bytes], wall: float, *,
-               peer_stale: bool) -> int:
-        """Records an anti-entropy exchange pulled from a peer; a stale peer cannot revive collected keys."""
-        fresh = [r for r in records if not resurrects(self.store, r.key, r.entry.stamp.wall_ms, peer_stale)]
-        return self.fetched(fresh, certs, wall)
-
     def drop(self, keys: Iterable[str]) -> None:
         """Forget keys a full re-sync found deleted (and collected) by the rest of the cluster."""
         for key in keys:
@@ -250,7 +247,10 @@ class Replicator:
                 self.stats["entries_dropped_resync"] += 1
                 self._emit(StoreEvent(key, None, True))
 
-    def synced(self, wall: float) -> None:
+    def synced(self, wall: float, horizon_ms: int | None) -> None:
+        """A complete exchange ended: adopt the peer's (plausible) collection horizon and note the sync."""
+        if horizon_ms is not None:
+            self.store.adopt_horizon(horizon_ms)
         self.store.mark_synced(_ms(wall))
 
     def fetch_failed(self, keys: Iterable[str]) -> None:
@@ -266,8 +266,17 @@ class Replicator:
         except ClockDrift:
             self.stats["drop_entry_future"] += 1
             return False
+        if self.store.collected(record.key, record.entry.stamp.wall_ms):
+            self.stats["drop_entry_collected"] += 1  # deleted, and the tombstone collected, while its holder was away
+            return False
+        record = self._checked_history(record, _ms(wall))
         before = self.store.get(record.key)
-        merged, changed = self.store.merge(record)
+        try:
+            merged, changed = self.store.merge(record)
+        except PersistError as exc:
+            self.stats["store_write_failed"] += 1
+            log.error("cannot persist %s: %s", record.key, exc)
+            return False
         if not changed:
             return False
         self.stats["entries_merged"] += 1
@@ -282,6 +291,19 @@ class Replicator:
 
     # ---- helpers -------------------------------------------------------------------------------------
 
+    def _checked_history(self, record: Record, wall_ms: int) -> Record:
+        """History items are not signed: keep only those that could be true (none newer than the entry they came
+        with, none stamped in the future, on a status key none by another author), so a member cannot evict a
+        key's real history or freeze its gossip with versions from the far future."""
+        entry, limit = record.entry, wall_ms + self.store.max_drift_ms
+        owner = entry.key[len(STATUS_PREFIX):] if entry.key.startswith(STATUS_PREFIX) else None
+        kept = tuple(c for c in record.history if c.version <= entry.version and c.version.stamp.wall_ms <= limit
+                     and (owner is None or c.version.author == owner))
+        if len(kept) != len(record.history):
+            self.stats["drop_history_items"] += len(record.history) - len(kept)
+            return Record(entry, kept)
+        return record
+
     def _announce(self, entry: Entry, slot: str) -> None:
         news = EntryNews(entry)
         if encoded_size(news) > INLINE_LIMIT:
@@ -292,6 +314,11 @@ class Replicator:
 
     def _fetch(self, addr: Address, keys: list[str], now: float) -> None:
         wanted = tuple(k for k in keys if self._pending.get(k, 0.0) <= now)
+        if len(self._pending) >= MAX_UNVERIFIED:  # expired entries are only a dedupe memory: prune them
+            self._pending = {k: t for k, t in self._pending.items() if t > now}
+            if len(self._pending) >= MAX_UNVERIFIED:
+                self.stats["fetch_shed"] += 1
+                return
         if wanted:
             for key in wanted:
                 self._pending[key] = now + FETCH_RETRY_S

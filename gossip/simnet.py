@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gossip.antientropy import differing_buckets, plan, stale_horizon
+from gossip.antientropy import differing_buckets, peer_horizon, plan, stale_horizon
 from gossip.clock import Handle
 from gossip.config import GossipConfig
 from gossip.driver import Driver, Event
@@ -153,11 +153,13 @@ class SimHost:
             theirs, their_cert = peer.driver.core.snapshot(), peer.driver.core.local.cert
             ours, other = self.driver.core.replica, peer.driver.core.replica
             our_sum, their_sum = ours.store.summary(), other.store.summary()
+            cfg = self.driver.core.config
+            horizon = peer_horizon(their_sum, int(net.clock.wall() * 1000), int(cfg.tombstone_grace_s * 1000),
+                                   int(cfg.max_clock_skew_s * 1000))
             buckets = differing_buckets(our_sum, their_sum)
-            horizon = stale_horizon(our_sum, their_sum)
-            todo = plan(ours.store, ours.store.digests(buckets), other.store.digests(buckets), horizon)
+            todo = plan(ours.store, ours.store.digests(buckets), other.store.digests(buckets),
+                        stale_horizon(our_sum, horizon))
             pushed, pulled = ours.serve(todo.push), other.serve(todo.pull)
-            peer_stale = stale_horizon(their_sum, our_sum) is not None
             peer.driver.act(lambda core, _now, wall: core.replica.fetched(*pushed, wall))
 
             def back() -> None:
@@ -167,8 +169,8 @@ class SimHost:
 
                 def finish(core: Membership, _now: float, wall: float) -> None:
                     core.replica.drop(todo.drop)
-                    core.replica.pulled(*pulled, wall, peer_stale=peer_stale)
-                    core.replica.synced(wall)
+                    core.replica.fetched(*pulled, wall)
+                    core.replica.synced(wall, horizon)
 
                 self.driver.act(finish)
 

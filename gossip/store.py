@@ -93,8 +93,8 @@ def bucket_of(key: str) -> int:
     return hashlib.blake2b(key.encode(), digest_size=2).digest()[0] % BUCKETS
 
 
-def _mix(record: Record) -> bytes:
-    return hashlib.blake2b(record.key.encode() + record.digest(), digest_size=DIGEST_BYTES).digest()
+def _mix(key: str, digest: bytes) -> bytes:
+    return hashlib.blake2b(key.encode() + digest, digest_size=DIGEST_BYTES).digest()
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -106,6 +106,7 @@ class Store:
         self._backend = backend
         image = backend.load()
         self._records: dict[str, Record] = {}
+        self._digests: dict[str, bytes] = {}  # key -> record digest, kept with the record (pages list them often)
         self._buckets = [_EMPTY] * BUCKETS
         self._keys: list[set[str]] = [set() for _ in range(BUCKETS)]
         for record in image.records:
@@ -116,6 +117,7 @@ class Store:
         self.synced_ms = meta.get("synced_ms", 0)
         newest = max((r.entry.stamp for r in self._records.values()), default=Stamp(0))
         self.clock = HybridClock(max(newest, Stamp(meta.get("hlc_ms", 0))), max_drift_ms=max_drift_ms)
+        self.max_drift_ms = max_drift_ms
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -164,10 +166,11 @@ class Store:
         """Merge a record (local write or remote news); returns the result and whether anything changed."""
         current = self._records.get(incoming.key)
         merged = merge(current, incoming)
-        if current is not None and merged.digest() == current.digest():
+        digest = merged.digest()
+        if current is not None and digest == self._digests[incoming.key]:
             return current, False
-        self._index(incoming.key, merged)
-        self._backend.save_record(merged)
+        self._backend.save_record(merged)  # first: a failed write changes nothing, here or on the wire
+        self._index(incoming.key, merged, digest)
         return merged, True
 
     def merge_entry(self, entry: Entry) -> tuple[Record, bool]:
@@ -186,18 +189,30 @@ class Store:
         """Forget records outright (tombstone collection, or a full re-sync's presumed deletions)."""
         for key in keys:
             if key in self._records:
-                self._index(key, None)
                 self._backend.delete_record(key)
+                self._index(key, None)
 
     def collect(self, wall_ms: int, grace_ms: int) -> list[str]:
         """Drop tombstones older than the grace period; returns their keys and moves the horizon."""
         horizon = wall_ms - grace_ms
         old = [r for r in self._records.values() if r.entry.tombstone and r.entry.stamp.wall_ms < horizon]
         if old:
+            # The horizon first: claimed early it is harmless; saved late, a crash between would under-report it.
+            self.adopt_horizon(max(r.entry.stamp.wall_ms for r in old))
             self.drop(r.key for r in old)
-            self.collected_ms = max(self.collected_ms, *(r.entry.stamp.wall_ms for r in old))
-            self._backend.save_meta("collected_ms", self.collected_ms)
         return [r.key for r in old]
+
+    def adopt_horizon(self, collected_ms: int) -> None:
+        """Move the collection horizon: ours, or a peer's learnt in a complete sync (deletions before it may
+        have been collected anywhere, so an absent key stamped before it is presumed deleted)."""
+        if collected_ms > self.collected_ms:
+            self.collected_ms = collected_ms
+            self._backend.save_meta("collected_ms", collected_ms)
+
+    def collected(self, key: str, wall_ms: int) -> bool:
+        """Would a record of `key` stamped `wall_ms` bring back something deleted and collected? (We lack the
+        key, and it was written before the horizon.)"""
+        return key not in self._records and wall_ms <= self.collected_ms
 
     def mark_synced(self, wall_ms: int) -> None:
         self.synced_ms = max(self.synced_ms, wall_ms)
@@ -211,16 +226,17 @@ class Store:
 
     def digests(self, buckets: Iterable[int]) -> list[tuple[str, bytes]]:
         """(key, record digest) for every key in the given buckets, in (bucket, key) order."""
-        return [(key, self._records[key].digest()) for b in sorted(set(buckets)) for key in sorted(self._keys[b])]
+        return [(key, self._digests[key]) for b in sorted(set(buckets)) for key in sorted(self._keys[b])]
 
-    def _index(self, key: str, record: Record | None) -> None:
+    def _index(self, key: str, record: Record | None, digest: bytes | None = None) -> None:
         b = bucket_of(key)
-        old = self._records.get(key)
-        if old is not None:
-            self._buckets[b] = _xor(self._buckets[b], _mix(old))
+        if key in self._records:
+            self._buckets[b] = _xor(self._buckets[b], _mix(key, self._digests.pop(key)))
             self._keys[b].discard(key)
             del self._records[key]
         if record is not None:
-            self._buckets[b] = _xor(self._buckets[b], _mix(record))
+            digest = digest or record.digest()
+            self._buckets[b] = _xor(self._buckets[b], _mix(key, digest))
             self._keys[b].add(key)
             self._records[key] = record
+            self._digests[key] = digest

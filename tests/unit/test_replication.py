@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from gossip.broadcast import BroadcastQueue
-from gossip.entry import Entry, record_of
+from gossip.entry import Change, Entry, Record, Version, change_of, record_of
 from gossip.envelope import Authenticator
 from gossip.hlc import Stamp
 from gossip.replication import (
@@ -199,3 +199,26 @@ def test_an_announcement_of_an_entry_also_gossiped_whole_waits_for_it_before_fet
     h.on(EntryAnnounce(newer.key, newer.version, whole=True), now=1.0)
     h.replica.recheck(1.0 + ANNOUNCE_WAIT_S, NOW)
     assert [e for e in h.effects if isinstance(e, Fetch)] == [Fetch(SRC, (entry.key,))]
+
+
+def test_a_key_deleted_and_collected_is_taken_back_from_no_one() -> None:
+    h = Harness()
+    old = peer_entry(wall=NOW - 3600)
+    h.replica.store.adopt_horizon(int((NOW - 60) * 1000))
+    h.news(old)
+    assert h.replica.fetched([record_of(old)], {}, NOW) == 0
+    assert h.replica.store.get("service/web") is None and h.stats["drop_entry_collected"] == 2
+    h.news(peer_entry("service/new"))  # written after the horizon: welcome
+    assert h.replica.store.get("service/new") is not None
+
+
+def test_history_items_that_cannot_be_true_are_dropped() -> None:
+    h = Harness()
+    entry = peer_entry(f"status/{PEER}")
+    future = Change(Version(2**63, False, Stamp(2**62), PEER, b"f" * 8), "from the future")
+    other = Change(Version(0, False, Stamp(1), STRANGER, b"o" * 8), "by someone else")
+    newer = Change(Version(5, False, Stamp(int(NOW * 1000)), PEER, b"n" * 8), "newer than the entry")
+    assert h.replica.fetched([Record(entry, (future, other, newer, change_of(entry)))], {}, NOW) == 1
+    stored = h.replica.store.get(entry.key)
+    assert stored is not None and stored.history == (change_of(entry),)
+    assert h.stats["drop_history_items"] == 3

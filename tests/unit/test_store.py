@@ -9,6 +9,8 @@ import pytest
 
 from gossip.antientropy import (
     PAGE_BYTES,
+    STALE_MARGIN_MS,
+    SyncPlan,
     decode_digests,
     decode_summary,
     differing_buckets,
@@ -16,6 +18,7 @@ from gossip.antientropy import (
     encode_summary,
     encoded_summary_size,
     page,
+    peer_horizon,
     plan,
     stale_horizon,
 )
@@ -93,7 +96,7 @@ def test_plan_pulls_what_we_lack_and_pushes_what_they_lack() -> None:
     b.merge_entry(shared)
     write(b, "service/both", b"newer", expect=1)
     buckets = differing_buckets(a.summary(), b.summary())
-    todo = plan(a, a.digests(buckets), b.digests(buckets), stale_horizon(a.summary(), b.summary()))
+    todo = plan(a, a.digests(buckets), b.digests(buckets), stale_horizon(a.summary(), b.collected_ms or None))
     assert set(todo.pull) == {"service/only-b", "service/both"}
     assert set(todo.push) == {"service/only-a", "service/both"}
     assert todo.drop == ()
@@ -108,15 +111,50 @@ def test_a_stale_node_drops_what_the_peer_collected_instead_of_reviving_it() -> 
     assert peer.collect(wall_ms=10_000, grace_ms=5_000) == ["service/gone"]
     assert peer.collected_ms >= 2_000
     fresh = write(away, "service/made-while-away", wall_ms=9_000)
-    horizon = stale_horizon(away.summary(), peer.summary())
-    assert horizon is not None
+    horizon = peer_horizon(peer.summary(), wall_ms=10_000, grace_ms=5_000, skew_ms=0)
+    assert horizon == peer.collected_ms
+    assert stale_horizon(away.summary(), horizon) == horizon
     buckets = differing_buckets(away.summary(), peer.summary())
     todo = plan(away, away.digests(buckets), peer.digests(buckets), horizon)
     assert todo.drop == ("service/gone",)
     assert fresh.key in todo.push
-    # A node that synced after the collection is not stale: it pushes what the peer lacks.
-    away.mark_synced(3_000)
-    assert stale_horizon(away.summary(), peer.summary()) is None
+    # A node that synced well after the collection is not stale: it pushes what the peer lacks.
+    away.mark_synced(peer.collected_ms + STALE_MARGIN_MS + 1)
+    assert stale_horizon(away.summary(), horizon) is None
+    # Once a node has adopted the horizon, it takes the collected key back from no one.
+    away.adopt_horizon(horizon)
+    away.drop(["service/gone"])
+    assert away.collected("service/gone", old.stamp.wall_ms) and not away.collected("service/gone", 9_999)
+
+
+def test_a_horizon_younger_than_the_grace_period_is_not_believed() -> None:
+    peer = Store(MemoryBackend())
+    peer.adopt_horizon(9_000)  # a wrong clock, or a lie: nothing that young can have been collected
+    assert peer_horizon(peer.summary(), wall_ms=10_000, grace_ms=5_000, skew_ms=1_000) is None
+    assert peer_horizon(peer.summary(), wall_ms=13_000, grace_ms=5_000, skew_ms=1_000) == 9_000
+
+
+def test_a_truncated_listing_drops_nothing_and_pushes_only_what_both_listed() -> None:
+    mine, peer = Store(MemoryBackend()), Store(MemoryBackend())
+    shared = write(mine, "service/both")
+    peer.merge_entry(shared)
+    write(peer, "service/both", b"newer", expect=1)
+    write(mine, "service/maybe-unlisted", wall_ms=500)
+    todo = plan(mine, mine.digests(range(64)), peer.digests(range(64)), 10_000, complete=False)
+    assert todo == SyncPlan(("service/both",), ("service/both",), ())
+
+
+def test_a_page_cursor_whose_key_vanished_resumes_at_the_next_key() -> None:
+    store = Store(MemoryBackend())
+    for i in range(200):
+        write(store, f"service/s{i:03}")
+    everything = store.digests(range(64))
+    first, cursor = page(everything, None)
+    assert cursor is not None
+    store.drop([cursor])  # collected between two page requests
+    rest = store.digests(range(64))
+    second, _ = page(rest, cursor)
+    assert second[0] == everything[len(first)]
 
 
 def test_tombstones_within_the_grace_period_are_kept() -> None:
