@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gossip.entry import Record
+from gossip.errors import PersistError
 from gossip.members import MemberState
 from gossip.store import Conflict, Store
 from node import desired
@@ -91,6 +92,11 @@ def json_errors(agent: AgentView) -> Middleware:
         except Conflict as exc:
             name = desired.service_name(exc.key)
             return error(409, "conflict", desired.conflict_message(exc, names(agent)), desired.field_of(name))
+        except PersistError as exc:  # the disk refused the write: this write is not stored nor gossiped
+            log.error("cannot store a change", extra={"fields": {"error": exc}})
+            return error(503, "store_unavailable", f"this node could not store the change ({exc}); a manifest's "
+                         "services before the failing one may have been stored: fix the disk or use another node, "
+                         "then apply again")
         except Unreadable as exc:
             log.warning("unreadable service spec", extra={"fields": {"error": exc}})
             return error(500, "unreadable_spec", f"this node cannot read {exc}; apply the service again")

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gossip.entry import Record
+from gossip.errors import PersistError
+from gossip.store import MemoryBackend, Store
 from node.openapi import OPENAPI
 from tests.unit.desired.fakes import OTHER, START_MS, FakeAgent, call, with_client
 
@@ -203,3 +206,17 @@ def test_openapi_describes_every_route_the_app_serves() -> None:
     assert served == documented
     assert OPENAPI["openapi"].startswith("3.0.")
     assert "/v1/services/{name}/scale" in OPENAPI["paths"]
+
+
+class FullDisk(MemoryBackend):
+    def save_record(self, record: Record) -> None:
+        raise PersistError("store.db: database or disk is full")
+
+
+def test_a_write_the_disk_refuses_is_503_and_nothing_is_stored() -> None:
+    agent = FakeAgent()
+    agent.store = Store(FullDisk())
+    status, body = applied(agent)
+    assert status == 503 and body["error"]["code"] == "store_unavailable"
+    assert "disk is full" in body["error"]["message"]
+    assert list(agent.store.scan("service/")) == []
