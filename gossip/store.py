@@ -16,8 +16,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gossip.codec import NodeId
-from gossip.entry import DIGEST_BYTES, HISTORY_LIMIT, Entry, Record, Version, merge, record_of
+from gossip.codec import MAX_U64, NodeId
+from gossip.entry import (
+    DIGEST_BYTES,
+    HISTORY_LIMIT,
+    MAX_KEY_LEN,
+    MAX_NOTE_LEN,
+    MAX_PAYLOAD_BYTES,
+    Entry,
+    Record,
+    Version,
+    merge,
+    record_of,
+    valid_key,
+)
 from gossip.hlc import HybridClock, Stamp
 
 BUCKETS = 64
@@ -89,6 +101,14 @@ class Summary:
     synced_ms: int
 
 
+def _check_write(key: str, payload: bytes, note: str) -> None:
+    """A local write must be one every peer's decoder accepts, or it would be stored here and refused everywhere."""
+    if not valid_key(key):
+        raise ValueError(f"{key!r} is not a valid entry key (kind/name, at most {MAX_KEY_LEN} characters)")
+    if len(payload) > MAX_PAYLOAD_BYTES or len(note) > MAX_NOTE_LEN:
+        raise ValueError(f"{key}: payload over {MAX_PAYLOAD_BYTES} B or note over {MAX_NOTE_LEN} characters")
+
+
 def bucket_of(key: str) -> int:
     return hashlib.blake2b(key.encode(), digest_size=2).digest()[0] % BUCKETS
 
@@ -154,7 +174,10 @@ class Store:
         `expect` is the generation the writer read: 0 means 'the key must not exist (or be deleted)', None
         means unconditional. Generations keep counting across deletes, so a re-created key outranks its own
         tombstone and any copy of the old value a lagging node still holds."""
+        _check_write(key, payload, note)
         record = self._records.get(key)
+        if record is not None and record.entry.generation >= MAX_U64:
+            raise ValueError(f"{key}: generation {record.entry.generation} cannot grow any more")
         live = None if record is None or record.entry.tombstone else record.entry.generation
         if expect is not None and (live or 0) != expect:
             raise Conflict(key, expect, record)

@@ -24,6 +24,7 @@ from gossip.antientropy import (
 )
 from gossip.codec import pack_value
 from gossip.entry import Entry, record_of
+from gossip.hlc import Stamp
 from gossip.persist import SqliteBackend
 from gossip.signing import SigningKey
 from gossip.store import Conflict, MemoryBackend, Store
@@ -202,3 +203,22 @@ def test_knows_tells_current_and_historic_versions_from_new_ones() -> None:
     newer = write(other, "service/web", b"x", wall_ms=9_999)
     assert not store.knows("service/web", newer.version)
     assert store.merge(record_of(newer))[1]
+
+
+@pytest.mark.parametrize(("key", "payload", "note"), [
+    ("Service/Web", b"p", "n"), ("service/" + "x" * 200, b"p", "n"), ("service/web", b"x" * (64 * 1024 + 1), "n"),
+    ("service/web", b"p", "n" * 201),
+])
+def test_a_local_write_no_peer_would_accept_is_refused_before_it_is_stored(key: str, payload: bytes,
+                                                                          note: str) -> None:
+    store = Store(MemoryBackend())
+    with pytest.raises(ValueError):
+        store.next_entry(key, author=ME, payload=payload, note=note, tombstone=False, expect=None, wall_ms=1)
+    assert len(store) == 0
+
+
+def test_a_key_at_the_last_generation_refuses_another_write_instead_of_overflowing() -> None:
+    store = Store(MemoryBackend())
+    store.merge_entry(Entry("service/web", 2**64 - 1, Stamp(1), "b" * 32, False, b"p", "n", b"s" * 64))
+    with pytest.raises(ValueError, match="cannot grow"):
+        store.next_entry("service/web", author=ME, payload=b"q", note="", tombstone=False, expect=None, wall_ms=2)
