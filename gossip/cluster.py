@@ -24,7 +24,6 @@ from gossip.antientropy import (
     encode_digests,
     encode_summary,
     page,
-    peer_horizon,
     plan,
     stale_horizon,
 )
@@ -120,8 +119,7 @@ class Cluster:
         auth = Authenticator(self.identity.trust, self.identity.cluster_id,
                              window=self.config.replay_window, max_skew_s=self.config.max_clock_skew_s)
         core = Membership(config=self.config, local=local, key=self.identity.key, auth=auth, boot=s.boot,
-                          incarnation=s.incarnation, rng=self._rng, now=self._clock.now(),
-                          store=Store(self._backend, max_drift_ms=int(self.config.max_clock_skew_s * 1000)))
+                          incarnation=s.incarnation, rng=self._rng, now=self._clock.now(), backend=self._backend)
         self._driver = Driver(core, self._udp, self._clock, self, self._on_event)
         self._driver.start()
         self._stack.callback(self._driver.close)
@@ -166,7 +164,7 @@ class Cluster:
         """Exchanger protocol: fetch records an announcement told us of."""
         if self._group is None or len(self._fetches) >= MAX_CONCURRENT_FETCHES:
             self.stats["fetch_skipped"] += 1
-            self._act(lambda r, _wall: r.fetch_failed(keys))
+            self._replica.fetch_failed(keys)  # called from the driver's settle: no need to settle again
             return
         task = self._group.create_task(self._fetch(addr, keys))
         self._fetches.add(task)
@@ -204,11 +202,7 @@ class Cluster:
         buckets' key digests page by page, then pull and push what differs."""
         mine = self.store.summary()
         theirs = decode_summary((await s.request("store_summary", {"summary": encode_summary(mine)})).get("summary"))
-        cfg = self.config
-        horizon = peer_horizon(theirs, int(self._clock.wall() * 1000), int(cfg.tombstone_grace_s * 1000),
-                               int(cfg.max_clock_skew_s * 1000))
-        if horizon is None:
-            self.stats["store_horizon_implausible"] += 1
+        horizon = self._replica.horizon_of(theirs, self._clock.wall())
         complete = True
         buckets = differing_buckets(mine, theirs)
         if buckets:

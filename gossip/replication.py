@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gossip.antientropy import peer_horizon
 from gossip.broadcast import BroadcastQueue
 from gossip.codec import NodeId
 from gossip.entry import Entry, Record, Version, record_of
@@ -25,7 +26,7 @@ from gossip.envelope import Authenticator
 from gossip.errors import CertificateError, PersistError
 from gossip.hlc import ClockDrift
 from gossip.signing import SigningKey, VerifyKey
-from gossip.store import Store
+from gossip.store import Store, Summary
 from gossip.wire import Address, CertNeed, CertOffer, EntryAnnounce, EntryNews, Message, encoded_size
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,9 @@ class Send(Protocol):
 class Replicator:
     def __init__(self, *, store: Store, local: NodeId, cert: bytes, key: SigningKey, auth: Authenticator,
                  broadcasts: BroadcastQueue, stats: Counter[str], emit: Callable[[Fetch | StoreEvent], None],
-                 gossip_now: Callable[[], None], send: Send) -> None:
+                 gossip_now: Callable[[], None], send: Send, grace_ms: int = 7 * 24 * 3600 * 1000) -> None:
         self.store = store
+        self._grace_ms = grace_ms
         self._local = local
         self._key = key
         self._own_key = VerifyKey.from_bytes(key.public_bytes)
@@ -136,7 +138,7 @@ class Replicator:
             self._hold(entry, src, now)
             self._ask_cert(entry.author, sender, src, now)
             return
-        self._accept_verified(entry, verify_key, wall)
+        self._accept_verified(record_of(entry), verify_key, wall)
 
     def _await(self, message: EntryAnnounce, src: Address, now: float) -> None:
         awaited = self._awaited.get(message.key)
@@ -182,13 +184,14 @@ class Replicator:
         for key, (entry, _, _) in list(self._unverified.items()):
             if entry.author == author and (verify_key := self._author_key(entry)) is not None:
                 del self._unverified[key]
-                self._accept_verified(entry, verify_key, wall)
+                self._accept_verified(record_of(entry), verify_key, wall)
 
-    def _accept_verified(self, entry: Entry, verify_key: VerifyKey, wall: float) -> None:
-        if entry.verify(verify_key):
-            self.accept(record_of(entry), wall)
-        else:
+    def _accept_verified(self, record: Record, verify_key: VerifyKey, wall: float) -> bool:
+        """Merge a record whose entry carries its author's signature (the history is checked in `accept`)."""
+        if not record.entry.verify(verify_key):
             self.stats["drop_entry_forged"] += 1
+            return False
+        return self.accept(record, wall)
 
     def recheck(self, now: float, wall: float) -> None:
         """Accept held entries whose authors we now know; forget awaited versions that arrived whole; fetch, in a
@@ -198,7 +201,7 @@ class Replicator:
             verify_key = self._author_key(entry)
             if verify_key is not None:
                 del self._unverified[key]
-                self._accept_verified(entry, verify_key, wall)
+                self._accept_verified(record_of(entry), verify_key, wall)
             elif deadline <= now:
                 due.setdefault(src, []).append(key)
         for key, (version, src, deadline) in list(self._awaited.items()):
@@ -233,10 +236,8 @@ class Replicator:
             verify_key = self._author_key(entry) or self._learn_author(entry, certs.get(entry.author))
             if verify_key is None:
                 self.stats["drop_entry_unknown_author"] += 1
-            elif not entry.verify(verify_key):
-                self.stats["drop_entry_forged"] += 1
             else:
-                changed += self.accept(record, wall)
+                changed += self._accept_verified(record, verify_key, wall)
         return changed
 
     def drop(self, keys: Iterable[str]) -> None:
@@ -246,6 +247,17 @@ class Replicator:
                 self.store.drop([key])
                 self.stats["entries_dropped_resync"] += 1
                 self._emit(StoreEvent(key, None, True))
+
+    def horizon_of(self, theirs: Summary, wall: float) -> int | None:
+        """A peer's collection horizon if plausible (gossip.antientropy.peer_horizon), else None, counted."""
+        horizon = peer_horizon(theirs, _ms(wall), self._grace_ms, self.store.max_drift_ms)
+        if horizon is None:
+            self.stats["store_horizon_implausible"] += 1
+        return horizon
+
+    def collect(self, wall: float) -> None:
+        """Collect tombstones past their grace period (DESIGN.md §4)."""
+        self.store.collect(_ms(wall), self._grace_ms)
 
     def synced(self, wall: float, horizon_ms: int | None) -> None:
         """A complete exchange ended: adopt the peer's (plausible) collection horizon and note the sync."""

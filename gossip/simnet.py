@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gossip.antientropy import differing_buckets, peer_horizon, plan, stale_horizon
+from gossip.antientropy import differing_buckets, plan, stale_horizon
 from gossip.clock import Handle
 from gossip.config import GossipConfig
 from gossip.driver import Driver, Event
@@ -24,7 +24,7 @@ from gossip.envelope import Authenticator
 from gossip.members import Status
 from gossip.replication import StoreEvent
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
-from gossip.store import MemoryBackend, Store
+from gossip.store import MemoryBackend
 from gossip.swim import LocalNode, MemberEvent, Membership
 from gossip.transport import Receiver
 from gossip.wire import Address, NodeId
@@ -153,9 +153,7 @@ class SimHost:
             theirs, their_cert = peer.driver.core.snapshot(), peer.driver.core.local.cert
             ours, other = self.driver.core.replica, peer.driver.core.replica
             our_sum, their_sum = ours.store.summary(), other.store.summary()
-            cfg = self.driver.core.config
-            horizon = peer_horizon(their_sum, int(net.clock.wall() * 1000), int(cfg.tombstone_grace_s * 1000),
-                                   int(cfg.max_clock_skew_s * 1000))
+            horizon = ours.horizon_of(their_sum, net.clock.wall())
             buckets = differing_buckets(our_sum, their_sum)
             todo = plan(ours.store, ours.store.digests(buckets), other.store.digests(buckets),
                         stale_horizon(our_sum, horizon))
@@ -281,7 +279,7 @@ class Simulation:
         backend = self.backends.setdefault(index, MemoryBackend())  # a restart keeps what was persisted
         core = Membership(config=self.config, local=local, key=key, auth=auth, boot=self._boots[index],
                           incarnation=0, rng=random.Random(self.rng.random()), now=self.clock.now(),
-                          store=Store(backend, max_drift_ms=int(self.config.max_clock_skew_s * 1000)))
+                          backend=backend)
         events: list[tuple[float, MemberEvent]] = []
         store_events: list[tuple[float, StoreEvent]] = []
 

@@ -23,7 +23,7 @@ from gossip.members import MemberState, Merge, Outcome, Status, merge, needs_ref
 from gossip.probe import Prober
 from gossip.replication import Fetch, Replicator, StoreEvent
 from gossip.signing import SigningKey
-from gossip.store import Store
+from gossip.store import Store, StoreBackend
 from gossip.suspicion import Suspicion, expected_confirmations, timeout_bounds
 from gossip.timers import Timers
 from gossip.wire import (
@@ -97,7 +97,7 @@ class _Peers:
 
 class Membership:
     def __init__(self, *, config: GossipConfig, local: LocalNode, key: SigningKey, auth: Authenticator,
-                 boot: int, incarnation: int, rng: random.Random, now: float, store: Store) -> None:
+                 boot: int, incarnation: int, rng: random.Random, now: float, backend: StoreBackend) -> None:
         self.config = config
         self.local = local
         self._key = key
@@ -118,9 +118,11 @@ class Membership:
         self._peers = _Peers()
         self._prober = Prober(config=config, host=self, timers=self._timers, awareness=self._awareness, rng=rng)
         self._dgram_seq = 0
+        store = Store(backend, max_drift_ms=int(config.max_clock_skew_s * 1000))
         self.replica = Replicator(store=store, local=local.node, cert=local.cert, key=key, auth=auth,
                                   broadcasts=self._broadcasts, stats=self.stats, emit=lambda e: self.outbox.append(e),
-                                  gossip_now=self._gossip_now, send=self.send)
+                                  gossip_now=self._gossip_now, send=self.send,
+                                  grace_ms=int(config.tombstone_grace_s * 1000))
 
     # ---- public surface ------------------------------------------------------------------------------
 
@@ -376,9 +378,8 @@ class Membership:
         self.replica.recheck(now, self._wall)
 
     def _collect(self, now: float) -> None:
-        """Collect tombstones past their grace period (DESIGN.md §4)."""
         self._timers.set("collect", now + 60.0, self._collect)
-        self.replica.store.collect(int(self._wall * 1000), int(self.config.tombstone_grace_s * 1000))
+        self.replica.collect(self._wall)
 
     # ---- what the prober needs (gossip.probe.ProbeHost) ------------------------------------------------
 

@@ -11,7 +11,7 @@ from gossip.config import GossipConfig
 from gossip.envelope import HEADER, OVERHEAD, Authenticator, cluster_tag, seal
 from gossip.errors import WireError
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
-from gossip.store import MemoryBackend, Store
+from gossip.store import MemoryBackend
 from gossip.swim import LocalNode, Membership
 from gossip.wire import MAX_DATAGRAM_BYTES, decode_messages, pack_value
 
@@ -29,7 +29,7 @@ def core() -> Membership:
     auth = Authenticator(TrustAnchor(CA_CERT), CLUSTER, window=1024, max_skew_s=60)
     local = LocalNode("a" * 32, "a", ("127.0.0.1", 1), (), cert)
     m = Membership(config=GossipConfig(), local=local, key=key, auth=auth, boot=1, incarnation=1,
-                   rng=random.Random(1), now=0.0, store=Store(MemoryBackend()))
+                   rng=random.Random(1), now=0.0, backend=MemoryBackend())
     m.start(0.0, NOW)
     return m
 

@@ -8,7 +8,7 @@ import random
 from gossip.config import GossipConfig
 from gossip.envelope import Authenticator, parse
 from gossip.signing import SigningKey, TrustAnchor, create_ca, issue_node_cert
-from gossip.store import MemoryBackend, Store
+from gossip.store import MemoryBackend
 from gossip.swim import LocalNode, Membership, Send
 from gossip.wire import Ping
 
@@ -22,7 +22,7 @@ def core(node: str, port: int) -> Membership:
     cert = issue_node_cert(CA_KEY, CA_CERT, node, key.public_bytes, now_s=NOW - 50)
     auth = Authenticator(TrustAnchor(CA_CERT), CLUSTER, window=1024, max_skew_s=60)
     m = Membership(config=GossipConfig(), local=LocalNode(node, node[:2], ("127.0.0.1", port), (), cert), key=key,
-                   auth=auth, boot=1, incarnation=1, rng=random.Random(1), now=0.0, store=Store(MemoryBackend()))
+                   auth=auth, boot=1, incarnation=1, rng=random.Random(1), now=0.0, backend=MemoryBackend())
     m.start(0.0, NOW)
     m.outbox.clear()
     return m
