@@ -101,6 +101,16 @@ class Summary:
     synced_ms: int
 
 
+def live_generation(record: Record | None) -> int:
+    """What a write's expectation is compared with: a live record's generation, 0 when absent or deleted."""
+    return 0 if record is None or record.entry.tombstone else record.entry.generation
+
+
+def next_generation(record: Record | None) -> int:
+    """Generations keep counting across deletes, so a re-created key outranks its own tombstone."""
+    return (record.entry.generation if record else 0) + 1
+
+
 def _check_write(key: str, payload: bytes, note: str) -> None:
     """A local write must be one every peer's decoder accepts, or it would be stored here and refused everywhere."""
     if not valid_key(key):
@@ -178,10 +188,9 @@ class Store:
         record = self._records.get(key)
         if record is not None and record.entry.generation >= MAX_U64:
             raise ValueError(f"{key}: generation {record.entry.generation} cannot grow any more")
-        live = None if record is None or record.entry.tombstone else record.entry.generation
-        if expect is not None and (live or 0) != expect:
+        if expect is not None and live_generation(record) != expect:
             raise Conflict(key, expect, record)
-        generation = (record.entry.generation if record else 0) + 1
+        generation = next_generation(record)
         return Entry(key, generation, self.clock.tick(wall_ms), author, tombstone, b"" if tombstone else payload,
                      note)
 

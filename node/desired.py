@@ -20,12 +20,13 @@ from typing import Literal, Protocol
 from gossip.codec import NodeId
 from gossip.entry import MAX_NOTE_LEN, Change, Record
 from gossip.hlc import Stamp
-from gossip.store import Conflict
+from gossip.store import Conflict, live_generation, next_generation
 from node.manifest import (
     GLOBAL,
     Manifest,
     ServiceSpec,
     describe_changes,
+    spec_bytes,
     spec_from_payload,
     spec_to_payload,
     with_replicas,
@@ -69,11 +70,6 @@ def service_key(name: str) -> str:
 
 def service_name(key: str) -> str:
     return key.removeprefix(SERVICE_PREFIX)
-
-
-def encode_spec(spec: ServiceSpec) -> bytes:
-    """The canonical payload: compact JSON with sorted keys (equal specs give equal bytes)."""
-    return json.dumps(spec_to_payload(spec), sort_keys=True, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +144,6 @@ class Writer(Protocol):
                  tombstone: bool = False) -> Record: ...
 
 
-def live_generation(record: Record | None) -> int:
-    """What an expectation is compared with: the generation of a live record, 0 for absent or deleted."""
-    return 0 if record is None or record.entry.tombstone else record.entry.generation
-
-
-def next_generation(record: Record | None) -> int:
-    return (record.entry.generation if record else 0) + 1
-
-
 def check_expect(name: str, record: Record | None, expect: int | None) -> None:
     if expect is not None and expect != live_generation(record):
         raise Conflict(service_key(name), expect, record)
@@ -178,7 +165,7 @@ def plan_apply(manifest: Manifest, current: Mapping[str, Record | None],
 
 
 def _plan_spec(spec: ServiceSpec, record: Record | None) -> Write:
-    payload = encode_spec(spec)
+    payload = spec_bytes(spec)
     if record is None or record.entry.tombstone:
         return Write(spec.name, "created", next_generation(record), describe_changes(None, spec), payload, 0)
     read = record.entry.generation

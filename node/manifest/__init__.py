@@ -32,11 +32,11 @@ from node.manifest.model import (
                                  TcpSocket,
                                  UpdateConfig,
 )
-from node.manifest.payload import spec_to_payload
+from node.manifest.payload import spec_bytes, spec_to_payload
 
 __all__ = [
     "GLOBAL", "MAX_PAYLOAD_BYTES", "MAX_SERVICES", "MAX_TEXT_BYTES", "REPLICATED", "Canary", "Constraint", "Deploy",
     "Exec", "Healthcheck", "HttpGet", "Manifest", "ManifestError", "ManifestWarning", "Placement", "Port", "Probe",
     "ResourceSet", "Resources", "RestartPolicy", "ServiceSpec", "ShoalSettings", "TcpSocket", "UpdateConfig",
-    "describe_changes", "parse_manifest", "spec_from_payload", "spec_to_payload", "with_replicas",
+    "describe_changes", "parse_manifest", "spec_bytes", "spec_from_payload", "spec_to_payload", "with_replicas",
 ]

@@ -8,6 +8,8 @@ spec_to_payload(s)) == s. Durations print in Go's style ('1m30s'), memory in the
 
 from __future__ import annotations
 
+import json
+
 from node.manifest.model import (
     GLOBAL,
     LABEL_PREFIX,
@@ -24,6 +26,11 @@ from node.manifest.model import (
     UpdateConfig,
 )
 from node.manifest.units import format_bytes, format_seconds
+
+
+def spec_bytes(spec: ServiceSpec) -> bytes:
+    """The canonical payload as compact, key-sorted UTF-8 JSON: what is stored, signed and size-limited."""
+    return json.dumps(spec_to_payload(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def spec_to_payload(spec: ServiceSpec) -> dict[str, object]:

@@ -8,7 +8,6 @@ networks checked against the declared ones) and a payload from the network (stri
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection
 
@@ -25,7 +24,7 @@ from node.manifest.limits import (
     MAX_RETRIES,
 )
 from node.manifest.model import Healthcheck, Port, ServiceSpec
-from node.manifest.payload import spec_to_payload
+from node.manifest.payload import spec_bytes
 from node.manifest.units import read_duration_s
 from node.manifest.xshoal import read_x_shoal
 
@@ -60,7 +59,7 @@ def read_service(name: object, body: object, *, notes: Notes, declared: Collecti
         healthcheck=read_healthcheck(keys["healthcheck"], at["healthcheck"], notes) if "healthcheck" in keys else None,
         x_shoal=read_x_shoal(keys.get("x-shoal"), at["x-shoal"], notes),
     )
-    size = len(json.dumps(spec_to_payload(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(spec_bytes(spec))
     if size > MAX_PAYLOAD_BYTES:
         raise ManifestError(field, None, f"the service's canonical form is {size} bytes; the limit is "
                                          f"{MAX_PAYLOAD_BYTES} (32 KiB): shorten its environment or command")

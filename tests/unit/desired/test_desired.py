@@ -8,7 +8,7 @@ import pytest
 from gossip.store import Conflict
 from node import desired
 from node.desired import InvalidRequest, NotFound, Unreadable, Write, service_key
-from node.manifest import Manifest, ManifestError, parse_manifest
+from node.manifest import Manifest, ManifestError, parse_manifest, spec_bytes
 from tests.unit.desired.fakes import OTHER, START_MS, FakeAgent
 
 WEB = "  web:\n    image: reg/web:{v}\n    deploy: {{replicas: {n}}}\n"
@@ -64,7 +64,7 @@ def test_changed_service_is_updated_and_the_rest_unchanged() -> None:
 def test_payload_is_canonical_whatever_the_key_order_of_the_file() -> None:
     a = parse_manifest("services:\n  web:\n    image: x:1\n    environment: {B: '2', A: '1'}\n")
     b = parse_manifest('{"services": {"web": {"environment": {"A": "1", "B": "2"}, "image": "x:1"}}}')
-    assert desired.encode_spec(a.services[0]) == desired.encode_spec(b.services[0])
+    assert spec_bytes(a.services[0]) == spec_bytes(b.services[0])
 
 
 @pytest.mark.parametrize(("expect", "ok"), [({"web": 1, "api": 1}, True), ({"web": 1}, True),
@@ -178,7 +178,7 @@ def test_history_marks_current_superseded_and_lost_edits() -> None:
     apply(agent, stack(api=None))
     apply(agent, stack(api=None, web="2"))  # generation 2 by n1
     # n2 wrote generation 2 concurrently, later by the HLC: it wins, and n1's edit lost the conflict.
-    agent.remote_write("service/web", 2, desired.encode_spec(stack(api=None, web="9").services[0]),
+    agent.remote_write("service/web", 2, spec_bytes(stack(api=None, web="9").services[0]),
                        "image reg/web:1 -> reg/web:9", wall_ms=START_MS + 60_000)
     record = agent.store.get("service/web")
     assert record is not None
