@@ -118,6 +118,10 @@ def init(data: Path, cluster_name: str, name: str | None) -> None:
 @click.option("--label", multiple=True, metavar="KEY=VALUE", help="Node label (repeatable).")
 @click.option("--runtime", type=click.Choice(["podman", "none"]), default=None,
               help="Container runtime; `none` = control plane only [podman].")
+@click.option("--podman-socket", type=click.Path(path_type=Path), default=None,
+              help="Podman API socket; started if absent [/run/podman/podman.sock].")
+@click.option("--subnet", default=None, metavar="CIDR",
+              help="This node's container subnet, e.g. 198.19.1.0/24 [podman picks one].")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="TOML config file ([agent], [gossip]).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))

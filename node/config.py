@@ -2,7 +2,8 @@
 
 Errors name the setting, the value and what is allowed, so an operator can fix a bad flag or file at once.
 File format (every key optional):
-    [agent]   data, name, bind, advertise, api, join = [..], token, runtime, labels = {k = "v"}
+    [agent]   data, name, bind, advertise, api, join = [..], token, runtime, labels = {k = "v"},
+              podman_socket, subnet
     [gossip]  profile = "lan" | "local", and any GossipConfig field (e.g. probe_interval_s = 1.0)
 """
 
@@ -22,6 +23,7 @@ GOSSIP_PORT = 7946
 API_PORT = 7947
 DEFAULT_DATA = Path("/var/lib/shoal")
 RUNTIMES = ("podman", "none")
+DEFAULT_PODMAN_SOCKET = Path("/run/podman/podman.sock")  # rootful podman's standard API socket
 
 
 class ConfigError(ValueError):
@@ -39,6 +41,8 @@ class AgentConfig:
     token: str | None = None
     runtime: str = "podman"
     labels: tuple[tuple[str, str], ...] = ()
+    podman_socket: Path = DEFAULT_PODMAN_SOCKET  # the agent starts `podman system service` there if absent
+    subnet: str | None = None  # this node's container subnet (DESIGN §7a); None = podman picks a free one
     gossip: GossipConfig = field(default_factory=GossipConfig.lan)
 
 
@@ -63,6 +67,17 @@ def parse_address(text: str, *, setting: str, default_port: int) -> Address:
     return host, port
 
 
+def parse_subnet(text: str) -> str:
+    """An IPv4 network of /8../28 in canonical form; ConfigError naming `subnet` otherwise."""
+    try:
+        net = ipaddress.IPv4Network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"subnet: {text!r} is not an IPv4 network like 198.19.1.0/24 ({exc})") from None
+    if not 8 <= net.prefixlen <= 28:
+        raise ConfigError(f"subnet: {text!r} has prefix /{net.prefixlen}; use /8 to /28 (e.g. a /24 per node)")
+    return str(net)
+
+
 def parse_label(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key or len(key) > MAX_NAME_LEN or len(value) > MAX_NAME_LEN:
@@ -85,7 +100,8 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
     if unknown:
         raise ConfigError(f"config file: unknown table(s) {sorted(unknown)}; allowed: [agent], [gossip]")
     agent = dict(file.get("agent", {}))
-    allowed = {"data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels"}
+    allowed = {"data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels", "podman_socket",
+               "subnet"}
     if bad := set(agent) - allowed:
         raise ConfigError(f"config file: unknown [agent] key(s) {sorted(bad)}; allowed: {sorted(allowed)}")
     merged = {**agent, **{k: v for k, v in flags.items() if v not in (None, (), [])}}
@@ -113,6 +129,8 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
                    for j in merged.get("join", ())),
         token=merged.get("token"),
         runtime=runtime,
+        podman_socket=Path(merged.get("podman_socket", DEFAULT_PODMAN_SOCKET)),
+        subnet=parse_subnet(str(merged["subnet"])) if merged.get("subnet") else None,
         labels=tuple(sorted(dict(pairs).items())),
         gossip=_gossip(file.get("gossip", {})),
     )
