@@ -1,4 +1,5 @@
-"""Network policies: policies in, an nftables ruleset out (model -> compile -> render -> apply).
-
-A stub until the network-policy issue lands. It must never import `node` or `gossip` (tests/unit/test_layers).
+"""Network policy for one host: a model of the rules Shoal wants, rendered to an nftables script that replaces
+Shoal's own table atomically (render.py, pure), applied by apply.py (the only module that runs `nft`).
+Today the model holds the cluster's container subnets (a null binding so traffic between them keeps its source,
+DESIGN §7a); the network-policy issue adds filter rules to the same table. Imports neither node nor gossip.
 """

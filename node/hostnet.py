@@ -1,0 +1,167 @@
+"""The host's side of cross-host container routing: Shoal's routes in the kernel and Shoal's nft table.
+
+Role: the I/O shell around routes.py and netpolicy (DESIGN §7a). `converge(own_subnet, peers)` observes the
+routes Shoal made (`ip -j route show proto 83`), applies routes.route_plan's changes, and keeps Shoal's table
+(a null binding so traffic between cluster container subnets is not masqueraded) in step with the routed
+subnets. Idempotent: with nothing to change it runs only the two read-only commands.
+Boundary: only routes with Shoal's protocol number (routes.ROUTE_PROTOCOL) and the table `inet shoal`; never
+another route, table or sysctl. Acts on the calling process's network namespace. Blocking work runs in a
+thread, so the event loop never waits on `ip` or `nft`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+from netpolicy import apply as nft
+from netpolicy.model import Ruleset
+from netpolicy.render import fingerprint, listed_fingerprint, render
+from node.routes import ROUTE_METRIC, ROUTE_PROTOCOL, PeerNet, Route, RouteAction, RouteChange, route_plan, routing
+
+log = logging.getLogger("shoal.hostnet")
+
+Cmd = tuple[str, ...]
+TIMEOUT_S = 30.0  # `ip` answers in milliseconds; a stuck netlink call must not hold converge forever
+_GONE = "No such process"  # `ip route del` of a route that is already gone: the wanted state, not an error
+_LOCK = threading.Lock()  # one host, one routing table: converges never interleave, even from two threads
+
+
+class HostNetError(Exception):
+    """A command failed or could not run; the message names each command and quotes its stderr."""
+
+    def __init__(self, failures: Sequence[str]) -> None:
+        super().__init__("; ".join(failures))
+        self.failures = tuple(failures)
+
+
+async def converge(own_subnet: str | None, peers: Iterable[PeerNet]) -> list[str]:
+    """Make this host's Shoal routes and table match `peers` (the alive members other than this node that
+    advertise a subnet). Returns warnings for the agent to log: subnets refused (routes.Conflict) and routes
+    the kernel refused (e.g. a peer not on this node's L2 segment); the next converge retries those.
+    HostNetError when observing the routes or applying the table fails."""
+    return await asyncio.to_thread(converge_now, own_subnet, tuple(peers))
+
+
+async def withdraw() -> None:
+    """Remove every route Shoal made and Shoal's table (a node leaving the cluster for good)."""
+    await asyncio.to_thread(withdraw_now)
+
+
+def converge_now(own_subnet: str | None, peers: Iterable[PeerNet]) -> list[str]:
+    """converge(), blocking."""
+    wanted = routing(own_subnet, peers)
+    warnings = [str(conflict) for conflict in wanted.conflicts]
+    with _LOCK:
+        changes = route_plan(wanted.routes, observe_routes())
+        try:
+            apply(changes)
+        except HostNetError as exc:
+            warnings += exc.failures
+        sync_nat(nat_model([*([own_subnet] if own_subnet else []), *(r.dst for r in wanted.routes)]))
+    return warnings
+
+
+def withdraw_now() -> None:
+    """withdraw(), blocking: removes the table even when a route could not be deleted, then raises."""
+    with _LOCK:
+        failures: list[str] = []
+        try:
+            apply(route_plan(frozenset(), observe_routes()))
+        except HostNetError as exc:
+            failures += exc.failures
+        try:
+            with _nft_errors():
+                nft.remove()
+        except HostNetError as exc:
+            failures += exc.failures
+        if failures:
+            raise HostNetError(failures)
+
+
+def observe_routes() -> frozenset[Route]:
+    """The routes Shoal made in the main table, whatever their gateway or metric."""
+    return parse_routes(_run(("ip", "-4", "-j", "route", "show", "proto", str(ROUTE_PROTOCOL))))
+
+
+def apply(changes: Iterable[RouteChange]) -> None:
+    """Run every change, even after one fails; then HostNetError listing each failure."""
+    failures: list[str] = []
+    for change in changes:
+        try:
+            _run(route_command(change))
+        except HostNetError as exc:
+            if not (change.action is RouteAction.DELETE and _GONE in str(exc)):
+                failures += exc.failures
+            continue
+        log.info("route %s", change.action.value, extra={"fields": {"dst": change.route.dst,
+                                                                    "via": change.route.gateway}})
+    if failures:
+        raise HostNetError(failures)
+
+
+def route_command(change: RouteChange) -> Cmd:
+    """The `ip` command for one change; every route Shoal touches is marked with its protocol number."""
+    route, proto = change.route, ("proto", str(ROUTE_PROTOCOL))
+    if change.action is RouteAction.REPLACE:
+        return ("ip", "route", "replace", route.dst, "via", route.gateway, *proto, "metric", str(ROUTE_METRIC))
+    via = ("via", route.gateway) if route.gateway else ()
+    return ("ip", "route", "del", route.dst, *via, *proto)  # no metric: also removes one at a stray metric
+
+
+def parse_routes(text: str) -> frozenset[Route]:
+    """`ip -j route show` output -> routes; `ip` prints nothing at all for some empty lists."""
+    parsed = json.loads(text) if text.strip() else []
+    if not isinstance(parsed, list):
+        raise HostNetError([f"`ip -j route show` printed {text[:80]!r}, not a JSON array"])
+    routes: set[Route] = set()
+    for entry in parsed:
+        dst = entry.get("dst") if isinstance(entry, dict) else None
+        try:
+            net = ipaddress.IPv4Network("0.0.0.0/0" if dst == "default" else str(dst))
+        except ValueError:
+            continue  # not a route Shoal could have made
+        routes.add(Route(str(net), str(entry.get("gateway", ""))))
+    return frozenset(routes)
+
+
+def nat_model(subnets: Iterable[str]) -> Ruleset:
+    """Shoal's table for these cluster container subnets (this node's and every routed peer's)."""
+    return Ruleset.of(subnets)
+
+
+def sync_nat(ruleset: Ruleset) -> bool:
+    """Replace Shoal's table with `ruleset` unless its fingerprint shows it is already there; True if it did."""
+    with _nft_errors():
+        if listed_fingerprint(nft.present()) == fingerprint(ruleset):
+            return False
+        nft.apply(render(ruleset))
+    log.info("nft table replaced", extra={"fields": {"cluster_subnets": len(ruleset.cluster_subnets)}})
+    return True
+
+
+@contextlib.contextmanager
+def _nft_errors() -> Iterator[None]:
+    """NftError -> HostNetError, so the agent handles one error type from this module."""
+    try:
+        yield
+    except nft.NftError as exc:
+        raise HostNetError([str(exc)]) from exc
+
+
+def _run(cmd: Cmd) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        raise HostNetError([f"`{' '.join(cmd)}`: {cmd[0]} is not on PATH (install iproute2)"]) from None
+    except subprocess.TimeoutExpired:
+        raise HostNetError([f"`{' '.join(cmd)}` did not finish within {TIMEOUT_S:.0f} s"]) from None
+    if done.returncode != 0:
+        raise HostNetError([f"`{' '.join(cmd)}` failed (exit {done.returncode}): {done.stderr.strip()}"])
+    return done.stdout

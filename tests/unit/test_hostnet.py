@@ -1,0 +1,218 @@
+"""node.hostnet without root: the exact `ip` and `nft` commands converge runs, against a fake host that
+answers them like the kernel does (tests/e2e/test_hostnet.py runs the real ones in network namespaces)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from node import hostnet
+from node.hostnet import HostNetError, parse_routes, route_command
+from node.routes import PeerNet, Route, RouteAction, RouteChange
+
+OWN = "198.19.1.0/24"
+B = PeerNet("node-b", "198.19.2.0/24", "198.18.0.12")
+C = PeerNet("node-c", "198.19.3.0/24", "198.18.0.13")
+SHOW = ["ip", "-4", "-j", "route", "show", "proto", "83"]
+LIST = ["nft", "list", "table", "inet", "shoal"]
+APPLY = ["nft", "-f", "-"]
+
+
+def replace_b() -> list[str]:
+    return ["ip", "route", "replace", "198.19.2.0/24", "via", "198.18.0.12", "proto", "83", "metric", "83"]
+
+
+@dataclass
+class FakeHost:
+    """A routing table and an nft ruleset that answer `ip` and `nft` as the kernel would; records every
+    command and the thread it ran on."""
+
+    routes: list[dict[str, Any]] = field(default_factory=list)  # {"dst", "gateway", "protocol", "metric"}
+    table: str | None = None  # the last script applied to Shoal's table
+    unreachable: set[str] = field(default_factory=set)  # gateways the kernel refuses
+    broken: set[str] = field(default_factory=set)  # first words of commands that fail outright ("ip", "nft")
+    ran: list[list[str]] = field(default_factory=list)
+    threads: set[str] = field(default_factory=set)
+
+    def run(self, cmd: tuple[str, ...], *, input: str | None = None, **_: Any) -> subprocess.CompletedProcess[str]:
+        self.ran.append(list(cmd))
+        self.threads.add(threading.current_thread().name)
+        if cmd[0] in self.broken:
+            return self.done(cmd, 1, err="Error: Operation not permitted")
+        if cmd[0] == "nft":
+            return self.nft(cmd, input or "")
+        return self.ip(list(cmd))
+
+    def ip(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        if cmd == SHOW:
+            shown = [{k: v for k, v in r.items() if k != "protocol"} for r in self.routes if r["protocol"] == "83"]
+            return self.done(cmd, 0, out=json.dumps(shown))
+        verb, dst, args = cmd[2], cmd[3], dict(zip(cmd[4::2], cmd[5::2], strict=True))
+        if verb == "replace":
+            if args["via"] in self.unreachable:
+                return self.done(cmd, 2, err="Error: Nexthop has invalid gateway.")
+            self.routes = [r for r in self.routes if (r["dst"], r["metric"]) != (dst, int(args["metric"]))]
+            self.routes.append({"dst": dst, "gateway": args["via"], "protocol": args["proto"],
+                                "metric": int(args["metric"])})
+            return self.done(cmd, 0)
+        match = [r for r in self.routes if r["dst"] == dst and r["protocol"] == args["proto"]
+                 and args.get("via", r["gateway"]) == r["gateway"]]
+        if not match:
+            return self.done(cmd, 2, err="RTNETLINK answers: No such process")
+        self.routes.remove(match[0])
+        return self.done(cmd, 0)
+
+    def nft(self, cmd: tuple[str, ...], script: str) -> subprocess.CompletedProcess[str]:
+        if list(cmd) == LIST:
+            if self.table is None:
+                return self.done(cmd, 1, err="Error: No such file or directory")
+            return self.done(cmd, 0, out=self.table.split("delete table inet shoal\n")[1])
+        self.table = script if "{" in script else None
+        return self.done(cmd, 0)
+
+    @staticmethod
+    def done(cmd: Any, code: int, out: str = "", err: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, code, out, err)
+
+    def changes(self) -> list[list[str]]:
+        """The commands that changed something (every one but the two that observe)."""
+        return [cmd for cmd in self.ran if cmd not in (SHOW, LIST)]
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+    fake = FakeHost()
+    monkeypatch.setattr(subprocess, "run", fake.run)
+    return fake
+
+
+def converge(own: str | None, peers: list[PeerNet]) -> list[str]:
+    return asyncio.run(hostnet.converge(own, peers))
+
+
+def test_first_converge_adds_the_route_and_the_table(host: FakeHost) -> None:
+    assert converge(OWN, [B]) == []
+    assert host.ran == [SHOW, replace_b(), LIST, APPLY]
+    assert host.table is not None and "elements = { 198.19.1.0/24, 198.19.2.0/24 }" in host.table
+
+
+def test_second_converge_only_observes(host: FakeHost) -> None:
+    converge(OWN, [B])
+    host.ran.clear()
+    assert converge(OWN, [B]) == []
+    assert host.ran == [SHOW, LIST]
+
+
+def test_converge_runs_off_the_event_loop_thread(host: FakeHost) -> None:
+    converge(OWN, [B])
+    assert threading.main_thread().name not in host.threads
+
+
+def test_gone_peer_loses_its_route_and_leaves_the_operators(host: FakeHost) -> None:
+    operator = {"dst": "198.19.2.0/24", "gateway": "198.18.0.99", "protocol": "static", "metric": 0}
+    host.routes.append(operator)
+    converge(OWN, [B, C])
+    host.ran.clear()
+    converge(OWN, [C])
+    assert host.changes() == [["ip", "route", "del", "198.19.2.0/24", "via", "198.18.0.12", "proto", "83"],
+                              APPLY]
+    assert operator in host.routes
+    assert [r["dst"] for r in host.routes if r["protocol"] == "83"] == ["198.19.3.0/24"]
+
+
+def test_changed_gateway_is_replaced_in_place(host: FakeHost) -> None:
+    converge(OWN, [B])
+    host.ran.clear()
+    converge(OWN, [PeerNet(B.node_id, B.subnet, "198.18.0.42")])
+    assert host.changes() == [["ip", "route", "replace", "198.19.2.0/24", "via", "198.18.0.42", "proto", "83",
+                               "metric", "83"]]
+
+
+def test_conflicts_and_refused_routes_are_warnings_and_the_rest_is_applied(host: FakeHost) -> None:
+    host.unreachable.add("198.18.0.12")
+    warnings = converge(OWN, [B, C, PeerNet("x", OWN, "198.18.0.20")])
+    assert warnings == [
+        "no route to 198.19.1.0/24 of member x: overlaps this node's subnet 198.19.1.0/24",
+        "`ip route replace 198.19.2.0/24 via 198.18.0.12 proto 83 metric 83` failed (exit 2): "
+        "Error: Nexthop has invalid gateway.",
+    ]
+    assert [r["dst"] for r in host.routes] == ["198.19.3.0/24"]
+    assert host.table is not None
+
+
+def test_a_route_already_gone_is_not_an_error(host: FakeHost) -> None:
+    hostnet.apply([RouteChange(RouteAction.DELETE, Route("198.19.2.0/24", "198.18.0.12"))])
+
+
+def test_failing_observation_raises_naming_the_command(host: FakeHost) -> None:
+    host.broken.add("ip")
+    with pytest.raises(HostNetError, match=r"`ip -4 -j route show proto 83` failed \(exit 1\): Error: Operation"):
+        converge(OWN, [B])
+
+
+def test_failing_nft_raises_naming_the_command(host: FakeHost) -> None:
+    host.broken.add("nft")
+    with pytest.raises(HostNetError, match=r"`nft list table inet shoal` failed \(exit 1\): Error: Operation"):
+        converge(OWN, [B])
+
+
+def test_withdraw_removes_shoals_routes_and_table_only(host: FakeHost) -> None:
+    operator = {"dst": "198.19.9.0/24", "gateway": "198.18.0.99", "protocol": "static", "metric": 0}
+    host.routes.append(operator)
+    converge(OWN, [B, C])
+    asyncio.run(hostnet.withdraw())
+    asyncio.run(hostnet.withdraw())
+    assert (host.routes, host.table) == ([operator], None)
+
+
+def test_missing_tool_is_named(host: FakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    def absent(cmd: tuple[str, ...], **_: Any) -> subprocess.CompletedProcess[str]:
+        raise FileNotFoundError(cmd[0])
+
+    monkeypatch.setattr(subprocess, "run", absent)
+    with pytest.raises(HostNetError, match="ip is not on PATH"):
+        hostnet.observe_routes()
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def test_route_commands_carry_shoals_protocol_and_metric() -> None:
+    route = Route("198.19.2.0/24", "198.18.0.12")
+    assert route_command(RouteChange(RouteAction.REPLACE, route)) == tuple(replace_b())
+    assert route_command(RouteChange(RouteAction.DELETE, route)) == (
+        "ip", "route", "del", "198.19.2.0/24", "via", "198.18.0.12", "proto", "83")
+    assert route_command(RouteChange(RouteAction.DELETE, Route("198.19.2.0/24", ""))) == (
+        "ip", "route", "del", "198.19.2.0/24", "proto", "83")
+
+
+@pytest.mark.parametrize(
+    ("text", "routes"),
+    [
+        ("", set()),
+        ("[]", set()),
+        ('[{"dst":"198.19.2.0/24","gateway":"198.18.0.12","dev":"eth0","metric":83,"flags":[]}]',
+         {Route("198.19.2.0/24", "198.18.0.12")}),
+        ('[{"dst":"198.19.23.1","gateway":"198.18.0.12"}]', {Route("198.19.23.1/32", "198.18.0.12")}),
+        ('[{"dst":"default","gateway":"198.18.0.1"}]', {Route("0.0.0.0/0", "198.18.0.1")}),
+        ('[{"dst":"198.19.2.0/24","dev":"eth0"}]', {Route("198.19.2.0/24", "")}),
+        ('[{"dst":"nonsense"}, 7]', set()),
+    ],
+)
+def test_parse_routes(text: str, routes: set[Route]) -> None:
+    assert parse_routes(text) == routes
+
+
+def test_parse_routes_refuses_what_is_not_a_json_array() -> None:
+    with pytest.raises(HostNetError, match="not a JSON array"):
+        parse_routes('{"dst": "x"}')
+
+
+def test_nat_model_holds_the_given_subnets() -> None:
+    assert [str(n) for n in hostnet.nat_model(["198.19.2.0/24", OWN]).cluster_subnets] == [OWN, "198.19.2.0/24"]
