@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from gossip.clock import Clock
@@ -27,8 +28,24 @@ from gossip.store import Store
 from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
-from node.desired import SERVICE_PREFIX, Unreadable, read_service
-from node.observed import STATUS_PREFIX, NodeStatus, encode_status, needs_publish, status_key
+from node.desired import SERVICE_PREFIX, Unreadable, live_services, read_service
+from node.nodes import NODE_PREFIX, NodeSettings
+from node.nodes import decode as decode_settings
+from node.observed import (
+    STATUS_PREFIX,
+    NodeStatus,
+    ReplicaReport,
+    decode_status,
+    encode_status,
+    needs_publish,
+    status_key,
+)
+from node.reconcile import Reconciler, Report
+from node.reconcile import Settings as ReconcileSettings
+from node.routekeeper import Converge, RouteKeeper, peers
+from node.routes import PeerNet
+from node.runtime.base import Runtime
+from node.schedule import Share, share_from
 
 log = logging.getLogger("shoal.agent")
 
@@ -103,7 +120,8 @@ def advertise_address(config: AgentConfig) -> Address:
 
 
 class Agent:
-    def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random,
+                 runtime: Runtime | None = None, converge: Converge | None = None) -> None:
         self.config = config
         self.identity = identity
         self._clock = clock
@@ -119,6 +137,10 @@ class Agent:
         self._rng = rng
         self._received: dict[str, tuple[int, float]] = {}
         """key -> (generation, epoch s when this node first held it); only what arrived since start."""
+        self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
+        self.reconciler = Reconciler(runtime, self.share, self._publish_replicas, clock.wall,
+                                     ReconcileSettings(subnet=config.subnet)) if runtime is not None else None
+        self.routes = RouteKeeper(self._route_inputs, converge) if converge is not None and runtime else None
 
     @property
     def name(self) -> str:
@@ -144,6 +166,34 @@ class Agent:
     def write(self, key: str, payload: bytes, *, note: str, expect: int | None, tombstone: bool = False) -> Record:
         return self.cluster.write(key, payload, note=note, expect=expect, tombstone=tombstone)
 
+    def statuses(self) -> dict[str, NodeStatus]:
+        """Every node's last published status, decoded once per generation (a malformed one is skipped)."""
+        out = {}
+        for record in self.cluster.store.scan(STATUS_PREFIX):
+            node = record.key.removeprefix(STATUS_PREFIX)
+            cached = self._statuses.get(node)
+            if cached is None or cached[0] != record.entry.generation:
+                decoded = None if record.entry.tombstone else decode_status(record.entry.payload)
+                if decoded is None and not record.entry.tombstone:
+                    log.warning("unreadable node status", extra={"fields": {"node": node}})
+                cached = (record.entry.generation, decoded)
+                self._statuses[node] = cached
+            if cached[1] is not None:
+                out[node] = cached[1]
+        return out
+
+    def node_settings(self) -> dict[str, NodeSettings]:
+        return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.cluster.store.scan(NODE_PREFIX)}
+
+    def _route_inputs(self) -> tuple[str | None, list[PeerNet]]:
+        own = self.reconciler.subnet if self.reconciler is not None else None
+        return own, peers(self.identity.node_id, self.members(), self.statuses())
+
+    def share(self) -> Share:
+        """This node's part of the placement, from its current view (pure functions over the store)."""
+        services, _unreadable = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        return share_from(self.identity.node_id, self.members(), self.statuses(), self.node_settings(), services)
+
     def received_at(self, key: str) -> float | None:
         record, seen = self.cluster.store.get(key), self._received.get(key)
         return seen[1] if record is not None and seen is not None and seen[0] == record.entry.generation else None
@@ -153,13 +203,18 @@ class Agent:
         async with self.cluster:
             await self._api.start()
             try:
-                self._publish_status(NodeStatus(runtime=self.config.runtime))
+                if self.reconciler is None:  # a container node publishes once its engine and network are up
+                    self._publish_status(NodeStatus(runtime=self.config.runtime))
                 log.info("agent started", extra={"fields": {
                     "node": self.name, "id": self.identity.node_id, "gossip": _fmt(self.config.bind),
                     "advertise": _fmt(self.cluster.core.local.addr), "api": _fmt(self.config.api)}})
                 async with asyncio.TaskGroup() as tasks:
                     rejoin = tasks.create_task(self._keep_joined(stop))
                     persist = tasks.create_task(self._persist_peers(stop))
+                    if self.reconciler is not None:
+                        tasks.create_task(self.reconciler.run(stop))
+                    if self.routes is not None:
+                        tasks.create_task(self.routes.run(stop))
                     await stop.wait()
                     rejoin.cancel()
                     persist.cancel()
@@ -207,6 +262,10 @@ class Agent:
         return [m for m in self.cluster.members() if m.node != me and m.status == Status.ALIVE]
 
     def _on_event(self, event: Event) -> None:
+        if self.reconciler is not None:
+            self.reconciler.poke()  # membership, desired state and statuses all feed placement
+        if self.routes is not None and (not isinstance(event, StoreEvent) or event.key.startswith(STATUS_PREFIX)):
+            self.routes.poke()
         if isinstance(event, StoreEvent):
             if event.winner_changed:
                 self._on_store_change(event.key, event.record)
@@ -216,6 +275,11 @@ class Agent:
         log.log(level, f"member {event.kind}", extra={"fields": {
             "member": m.name, "id": m.node, "address": _fmt(m.addr), "incarnation": m.incarnation}})
         self._dirty.set()
+
+    def _publish_replicas(self, reports: Sequence[Report], digest: str) -> None:
+        subnet = self.reconciler.subnet if self.reconciler is not None else None
+        rows = tuple(_report(r) for r in reports)
+        self._publish_status(NodeStatus(self.config.runtime, rows, subnet or "", digest))
 
     def _publish_status(self, status: NodeStatus) -> None:
         own = self.cluster.store.live(status_key(self.identity.node_id))
@@ -239,6 +303,15 @@ class Agent:
                 read_service(record)
             except Unreadable as exc:  # the API lists the others; say once, here, why this one is missing
                 log.warning("unreadable service spec", extra={"fields": {"error": exc}})
+
+
+def _report(report: Report) -> ReplicaReport:
+    row, c, ident = report.row, report.row.container, report.row.identity
+    return ReplicaReport(
+        service=row.key.service, replica=row.key.replica, state=row.state, container=c.id if c else "",
+        image=report.image, ready=report.ready, restarts=ident.counters.restarts if ident else 0, since=report.since,
+        version=ident.version if ident else "", generation=ident.generation if ident else 0,
+        address=(c.address or "") if c else "", error=row.error)
 
 
 def _fmt(addr: Address) -> str:

@@ -22,10 +22,13 @@ from gossip.entry import Record
 from gossip.errors import PersistError
 from gossip.members import MemberState
 from gossip.store import Conflict, Store
-from node import desired
+from node import desired, nodes, views
 from node.desired import SERVICE_PREFIX, InvalidRequest, NotFound, Unreadable, service_key
 from node.manifest import ManifestError, parse_manifest
+from node.nodes import NodeNotFound, NodeRequestError, NodeSettings
+from node.observed import NodeStatus
 from node.openapi import OPENAPI
+from node.schedule import Share
 
 MAX_BODY_BYTES = 1 << 20
 log = logging.getLogger("shoal.api")
@@ -50,6 +53,14 @@ class AgentView(Protocol):
 
     def received_at(self, key: str) -> float | None:
         """Epoch seconds when this node first held the key's current generation; None if loaded at start."""
+
+    def statuses(self) -> dict[str, NodeStatus]:
+        """Every node's last published observed state, by node id."""
+
+    def node_settings(self) -> dict[str, NodeSettings]: ...
+
+    def share(self) -> Share:
+        """This node's view of the placement."""
 
 
 def member_json(m: MemberState) -> dict[str, Any]:
@@ -86,6 +97,10 @@ def json_errors(agent: AgentView) -> Middleware:
         except ManifestError as exc:
             return error(400, "invalid_manifest", str(exc), exc.field)
         except InvalidRequest as exc:
+            return error(400, "invalid_request", str(exc), exc.field)
+        except NodeNotFound as exc:
+            return error(404, "not_found", str(exc), exc.field)
+        except NodeRequestError as exc:
             return error(400, "invalid_request", str(exc), exc.field)
         except NotFound as exc:
             return error(404, "not_found", desired.not_found_message(exc, names(agent)))
@@ -133,6 +148,7 @@ def build_app(agent: AgentView) -> web.Application:
     app.router.add_get("/v1/agent", stats)
     app.router.add_get("/v1/openapi.json", openapi)
     ServiceRoutes(agent).register(app.router)
+    NodeRoutes(agent).register(app.router)
     return app
 
 
@@ -148,10 +164,19 @@ class ServiceRoutes:
         router.add_get("/v1/services/{name}", self.show)
         router.add_delete("/v1/services/{name}", self.delete)
         router.add_post("/v1/services/{name}/scale", self.scale)
+        router.add_get("/v1/services/{name}/replicas", self.replicas)
 
     async def list(self, _: web.Request) -> web.Response:
-        views, _unreadable = desired.live_services(self._agent.store.scan(SERVICE_PREFIX))  # logged on arrival
-        return web.json_response([dataclasses.asdict(desired.summary(v)) for v in views])
+        found, _unreadable = desired.live_services(self._agent.store.scan(SERVICE_PREFIX))  # logged on arrival
+        statuses = views.live(self._agent.statuses(), self._agent.members())
+        return web.json_response([_with_counts(desired.summary(v), statuses) for v in found])
+
+    async def replicas(self, request: web.Request) -> web.Response:
+        """Observed state, cluster-wide: every replica every node reports, plus slots not yet reported."""
+        view = self._live(request.match_info["name"])
+        statuses = views.live(self._agent.statuses(), self._agent.members())
+        rows = views.replicas(view.name, statuses, names(self._agent), self._agent.share())
+        return web.json_response(rows)
 
     async def apply(self, request: web.Request) -> web.Response:
         if (request.content_length or 0) > MAX_BODY_BYTES:
@@ -191,10 +216,72 @@ class ServiceRoutes:
         expect = desired.parse_generation(body.get("generation", request.headers.get("If-Match")), field)
         write = desired.plan_scale(name, self._agent.store.get(service_key(name)), body["replicas"], expect)
         desired.commit([write], self._agent.write)
-        return web.json_response(dataclasses.asdict(desired.summary(self._live(name))))
+        statuses = views.live(self._agent.statuses(), self._agent.members())
+        return web.json_response(_with_counts(desired.summary(self._live(name)), statuses))
 
     def _live(self, name: str) -> desired.ServiceView:
         return desired.existing(name, self._agent.store.get(service_key(name)))
+
+
+def _with_counts(summary: desired.ServiceSummary, statuses: dict[str, NodeStatus]) -> dict[str, Any]:
+    running, ready = views.counts(summary.name, statuses)
+    return dataclasses.asdict(dataclasses.replace(summary, running=running, ready=ready))
+
+
+class NodeRoutes:
+    """/v1/nodes: members with their observed state; labels and drain are desired state (node.nodes)."""
+
+    def __init__(self, agent: AgentView) -> None:
+        self._agent = agent
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/v1/nodes", self.list)
+        router.add_get("/v1/nodes/{node}", self.inspect)
+        router.add_post("/v1/nodes/{node}/labels", self.label)
+        router.add_post("/v1/nodes/{node}/drain", self.drain)
+        router.add_post("/v1/nodes/{node}/activate", self.activate)
+
+    async def list(self, _: web.Request) -> web.Response:
+        agent = self._agent
+        return web.json_response(views.nodes(agent.members(), agent.statuses(), agent.node_settings()))
+
+    async def inspect(self, request: web.Request) -> web.Response:
+        member = nodes.resolve(self._agent.members(), request.match_info["node"])
+        return web.json_response(self._detail(member.node))
+
+    async def label(self, request: web.Request) -> web.Response:
+        member = nodes.resolve(self._agent.members(), request.match_info["node"])
+        body = await _json_object(request)
+        items = body.get("labels")
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+            raise InvalidRequest("labels", 'the body must be {"labels": ["KEY=VALUE" (set) or "KEY-" (remove), ...]}')
+        sets, removes = nodes.parse_label_changes(items)
+        self._commit(nodes.plan_labels(member.node, self._record(member.node), sets, removes))
+        return web.json_response(self._detail(member.node))
+
+    async def drain(self, request: web.Request) -> web.Response:
+        return self._availability(request, nodes.DRAIN)
+
+    async def activate(self, request: web.Request) -> web.Response:
+        return self._availability(request, nodes.ACTIVE)
+
+    def _availability(self, request: web.Request, availability: str) -> web.Response:
+        member = nodes.resolve(self._agent.members(), request.match_info["node"])
+        self._commit(nodes.plan_availability(member.node, self._record(member.node), availability))
+        return web.json_response(self._detail(member.node))
+
+    def _record(self, node_id: str) -> Record | None:
+        return self._agent.store.get(nodes.node_key(node_id))
+
+    def _commit(self, write: nodes.NodeWrite | None) -> None:
+        if write is not None:  # planned and written with no await in between
+            self._agent.write(write.key, write.payload, note=write.note, expect=write.expect)
+
+    def _detail(self, node_id: str) -> dict[str, Any]:
+        agent = self._agent
+        member = next(m for m in agent.members() if m.node == node_id)
+        return views.node_detail(member, agent.statuses().get(node_id), agent.node_settings().get(node_id,
+                                                                                                  NodeSettings()))
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -21,11 +21,16 @@ from gossip.errors import GossipError
 from gossip.identity import init_cluster
 from node.cli_services import (
     HISTORY_HEADER,
+    NODE_HEADER,
+    PS_HEADER,
     SERVICE_HEADER,
     applied_line,
     expect_params,
     history_row,
+    node_path,
+    node_row,
     parse_scale,
+    ps_row,
     service_path,
     service_row,
 )
@@ -248,6 +253,73 @@ def history(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) 
     _listing(_call(ctx, sub_host, "GET", service_path(name))["history"], as_json, HISTORY_HEADER, history_row)
 
 
+@cli.command()
+@click.argument("name", metavar="SERVICE")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@host_option
+@click.pass_context
+def ps(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) -> None:
+    """Where each replica of SERVICE runs, its state and restarts (observed state, cluster-wide)."""
+    _listing(_call(ctx, sub_host, "GET", service_path(name, "/replicas")), as_json, PS_HEADER, ps_row)
+
+
+# ---- node management: ls, inspect, label, drain, activate ----------------------------------------------
+
+
+@cli.group("node")
+def node_group() -> None:
+    """List and inspect nodes; label, drain and activate them (desired state, written through any node)."""
+
+
+@node_group.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@host_option
+@click.pass_context
+def node_ls(ctx: click.Context, as_json: bool, sub_host: str | None) -> None:
+    """Every member with its availability, runtime, labels and running replicas."""
+    _listing(_call(ctx, sub_host, "GET", "/v1/nodes"), as_json, NODE_HEADER, node_row)
+
+
+@node_group.command("inspect")
+@click.argument("node")
+@host_option
+@click.pass_context
+def node_inspect(ctx: click.Context, node: str, sub_host: str | None) -> None:
+    """One node as JSON: labels (and where each comes from), subnet, placement digest, replicas."""
+    click.echo(json.dumps(_call(ctx, sub_host, "GET", node_path(node)), indent=2))
+
+
+@node_group.command("label")
+@click.argument("node")
+@click.argument("changes", metavar="KEY=VALUE|KEY-...", nargs=-1, required=True)
+@host_option
+@click.pass_context
+def node_label(ctx: click.Context, node: str, changes: tuple[str, ...], sub_host: str | None) -> None:
+    """Set (KEY=VALUE) or remove (KEY-) node labels; placement constraints and spread read them."""
+    answer = _call(ctx, sub_host, "POST", node_path(node, "/labels"), {"labels": list(changes)})
+    click.echo(f"{answer['name']}: " + (",".join(f"{k}={v}" for k, v in sorted(answer["labels"].items())) or "-"))
+
+
+@node_group.command("drain")
+@click.argument("node")
+@host_option
+@click.pass_context
+def node_drain(ctx: click.Context, node: str, sub_host: str | None) -> None:
+    """Move every replica off NODE and place none there until `activate`."""
+    answer = _call(ctx, sub_host, "POST", node_path(node, "/drain"))
+    click.echo(f"{answer['name']}: {answer['availability']}")
+
+
+@node_group.command("activate")
+@click.argument("node")
+@host_option
+@click.pass_context
+def node_activate(ctx: click.Context, node: str, sub_host: str | None) -> None:
+    """Let placement use NODE again."""
+    answer = _call(ctx, sub_host, "POST", node_path(node, "/activate"))
+    click.echo(f"{answer['name']}: {answer['availability']}")
+
+
 # ---- shoal lab: the command-line face of node.lab (no lab logic here) ----------------------------------
 
 T = TypeVar("T")
@@ -278,10 +350,12 @@ def converge_timeout(help_text: str) -> Callable[[F], F]:
 
 @click.group("lab")
 def lab_group() -> None:
-    """A local multi-host lab: N hosts, each its own network namespace with an agent.
+    """A local multi-host lab: N hosts, each its own network namespace with a podman and an agent.
 
     Host hI is netns shoal-hI at 198.18.0.(10+I) on bridge shoal-br0 (198.18.0.1); its API is
-    http://198.18.0.(10+I):7947. State lives in $SHOAL_LAB_DIR (default /var/tmp/shoal-lab).
+    http://198.18.0.(10+I):7947, its podman API $SHOAL_LAB_DIR/hI/podman.sock, its containers'
+    subnet 198.19.I.0/24. The image registry is 198.18.0.1:5000 (shoal-demo:1 and :2). State lives
+    in $SHOAL_LAB_DIR (default /var/tmp/shoal-lab).
     """
 
 
@@ -296,7 +370,11 @@ def lab_group() -> None:
 )
 @converge_timeout("Seconds to wait for every agent to see all hosts alive.")
 def up_command(size: int, labels: tuple[str, ...], timeout: float) -> None:
-    """Build, grow or shrink the lab to N hosts (default 3); returns once all agents see all N alive."""
+    """Build, grow or shrink the lab to N hosts (default 3); returns once all agents see all N alive.
+
+    Installs what is missing first (podman, runc, netavark, docker-registry, busybox-static: the host
+    install script shipped with shoal), starts the registry and pushes the demo images if absent.
+    """
     try:
         parsed = [plan.parse_label(text) for text in labels]
     except ValueError as exc:
@@ -307,7 +385,7 @@ def up_command(size: int, labels: tuple[str, ...], timeout: float) -> None:
 
 @lab_group.command("down")
 def down_command() -> None:
-    """Stop every agent, remove netns, links, routes and the lab dir."""
+    """Remove everything: agents, containers, podman services, registry, netns, links, routes, mounts, lab dir."""
     _run(lambda: lifecycle.down(_lab(), _say))
     _say("down")
 
@@ -323,7 +401,7 @@ def _sees(members: dict[str, str] | None) -> str:
 @lab_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array on stdout, nothing else.")
 def status_command(as_json: bool) -> None:
-    """List the hosts: address, agent, link, and what each agent sees."""
+    """List the hosts: address, agent, podman service, link, what each agent sees; the registry (stderr)."""
     rows = _run(lambda: lifecycle.status(_lab()))
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
@@ -334,15 +412,18 @@ def status_command(as_json: bool) -> None:
     table = []
     for r in rows:
         agent = f"running ({r.pid})" if r.pid is not None else r.agent
+        podman = f"running ({r.podman_pid})" if r.podman_pid is not None else r.podman
+        containers = "-" if r.containers is None else str(r.containers)
         labels = ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())) or "-"
-        table.append([r.name, r.address, r.api, agent, r.link, _sees(r.members), labels])
-    _table(table, ["HOST", "ADDRESS", "API", "AGENT", "LINK", "SEES", "LABELS"])
+        table.append([r.name, r.address, r.api, agent, podman, containers, r.link, _sees(r.members), labels])
+    _table(table, ["HOST", "ADDRESS", "API", "AGENT", "PODMAN", "CONTAINERS", "LINK", "SEES", "LABELS"])
+    _say(_run(lambda: lifecycle.registry_status(_lab())))
 
 
 @lab_group.command("env")
 @click.argument("host")
 def env_command(host: str) -> None:
-    """Print shell exports for HOST: eval "$(shoal lab env h1)"."""
+    """Print shell exports for HOST (SHOAL_HOST, CONTAINER_HOST): eval "$(shoal lab env h1)"."""
     for line in _run(lambda: lifecycle.env(_lab(), host)):
         click.echo(line)
 
@@ -354,28 +435,31 @@ def env_command(host: str) -> None:
 @click.argument("host")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_command(host: str, cmd: tuple[str, ...]) -> None:
-    """Run CMD inside HOST's network namespace: shoal lab exec h1 -- curl ...; exits with CMD's code."""
-    argv = _run(lambda: lifecycle.exec_argv(_lab(), host, cmd))
+    """Run CMD inside HOST's network namespace: shoal lab exec h1 -- curl ...; exits with CMD's code.
+
+    CMD gets HOST's podman config (CONTAINERS_CONF, ...), so `podman ps` there lists HOST's containers.
+    """
+    argv, env = _run(lambda: lifecycle.exec_argv(_lab(), host, cmd))
     sys.stdout.flush()
     sys.stderr.flush()
     # exec, not a child: CMD gets our terminal, signals (Ctrl-C) and exit status exactly as if run
     # directly; nsenter in turn execs CMD.
-    os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, env)
 
 
 @lab_group.command("stop")
 @click.argument("host")
 def stop_command(host: str) -> None:
-    """Fail HOST hard: SIGKILL its agent, set its link down (as if it lost power)."""
-    _run(lambda: lifecycle.stop(_lab(), host))
-    _say(f"{host} stopped")
+    """Fail HOST hard, as if it lost power: SIGKILL its agent, podman service and containers; link down."""
+    killed = _run(lambda: lifecycle.stop(_lab(), host))
+    _say(f"{host} stopped ({killed} processes killed)")
 
 
 @lab_group.command("start")
 @click.argument("host")
 @converge_timeout("Seconds to wait for every running agent to see the others alive.")
 def start_command(host: str, timeout: float) -> None:
-    """Bring HOST back: link up, agent restarted from its data dir (it rejoins on its own)."""
+    """Bring HOST back as after a reboot: link up, podman service, agent from its data dir (it rejoins)."""
     _run(lambda: lifecycle.start(_lab(), host, timeout, _say))
     _say(f"{host} started")
 

@@ -1,4 +1,5 @@
-"""What the service commands (`shoal apply`, `services`, `rm`, `scale`, `history`) print and accept.
+"""What the service and node commands (`shoal apply`, `services`, `ps`, `rm`, `scale`, `history`, `node`) print
+and accept.
 
 Pure and click-free (click lives in node/cli.py alone, which wires these to commands and requests): the
 arguments' rules, the query an apply sends, and the lines and table rows made from the API's answers.
@@ -60,3 +61,25 @@ HISTORY_HEADER = ["GENERATION", "AUTHOR", "AT", "OUTCOME", "CHANGE"]
 def history_row(item: Mapping[str, Any]) -> list[str]:
     outcome = item["outcome"] + (" (deleted)" if item["deleted"] else "")
     return [str(item["generation"]), item["author"]["name"], item["at"], outcome, item["change"]]
+
+
+PS_HEADER = ["REPLICA", "NODE", "STATE", "READY", "RESTARTS", "IMAGE", "CONTAINER"]
+
+
+def ps_row(row: Mapping[str, Any]) -> list[str]:
+    state = row["state"] + (f" ({row['error']})" if row.get("error") else "")
+    return [f"{row['service']}.{row['replica']}", row["node"] or "-", state, "yes" if row["ready"] else "no",
+            str(row["restarts"]), row["image"], row["container"][:12] or "-"]
+
+
+NODE_HEADER = ["NAME", "ID", "ADDRESS", "STATUS", "AVAILABILITY", "RUNTIME", "RUNNING", "LABELS"]
+
+
+def node_row(row: Mapping[str, Any]) -> list[str]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(row["labels"].items())) or "-"
+    return [row["name"], row["id"][:12], row["address"], row["status"], row["availability"], row["runtime"],
+            str(row["replicas"]), labels]
+
+
+def node_path(name: str, suffix: str = "") -> str:
+    return f"/v1/nodes/{quote(name, safe='')}{suffix}"

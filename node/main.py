@@ -17,10 +17,12 @@ import uvloop
 
 from gossip.clock import LoopClock
 from gossip.errors import GossipError
-from node import logs
+from node import hostnet, logs
 from node.agent import Agent, AgentError, obtain_identity
 from node.cli import cli
 from node.config import AgentConfig
+from node.runtime.base import Runtime, RuntimeFailure
+from node.runtime.service import ensure_service
 
 log = logging.getLogger("shoal")
 
@@ -32,8 +34,32 @@ async def _main(config: AgentConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     clock = LoopClock(loop)
     identity = await obtain_identity(config, clock)
-    agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom())
-    await agent.run(stop)
+    runtime = await _runtime(config)
+    converge = hostnet.converge if runtime is not None else None
+    agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(), runtime=runtime,
+                  converge=converge)
+    try:
+        await agent.run(stop)
+    finally:
+        if runtime is not None:
+            await runtime.close()
+
+
+async def _runtime(config: AgentConfig) -> Runtime | None:
+    """The host's container engine: podman's API service on the configured socket, started if nothing answers
+    there (it runs detached, so containers and the engine outlive an agent restart)."""
+    if config.runtime == "none":
+        return None
+    from node.runtime.podman import PodmanRuntime  # imports podman-py: only agents that run containers pay for it
+
+    try:
+        started = await asyncio.to_thread(ensure_service, config.podman_socket)
+    except RuntimeFailure as exc:
+        raise AgentError(f"podman API service on {config.podman_socket}: {exc}") from None
+    if started is not None:
+        log.info("started the podman API service", extra={"fields": {"socket": str(config.podman_socket),
+                                                                     "pid": started}})
+    return PodmanRuntime(config.podman_socket)
 
 
 def serve(config: AgentConfig, log_level: str) -> int:

@@ -26,7 +26,8 @@ _AUTHOR = _obj({"id": _STR, "name": _STR})
 _SUMMARY = _obj({"name": _STR, "mode": {"type": "string", "enum": ["replicated", "global"]},
                  "replicas": {"type": "integer", "nullable": True, "description": "null for a global service"},
                  "running": _INT, "ready": _INT, "image": _STR, "generation": _INT},
-                description="running and ready stay 0 until nodes publish observed state (the placement issue)")
+                description="running/ready: distinct replica slots running (and ready) on live nodes, from the "
+                            "observed state every node publishes")
 _HISTORY = _obj({"generation": _INT, "author": _AUTHOR, "at": {"type": "string", "format": "date-time"},
                  "change": _STR, "deleted": {"type": "boolean"},
                  "outcome": {"type": "string", "enum": ["current", "superseded", "lost"],
@@ -44,6 +45,29 @@ _APPLIED = _obj({"services": {"type": "array", "items": _obj({
                  "warnings": {"type": "array", "items": _obj({"field": _STR, "message": _STR})}})
 _DELETED = _obj({"name": _STR, "generation": _INT, "deleted": {"type": "boolean"}})
 
+_REPLICA = _obj({"service": _STR, "replica": _INT, "node": {"type": "string", "description": "node name; empty "
+                                                                    "when no eligible node can take the slot"},
+                 "container": {"type": "string", "description": "podman container id on that node; empty while "
+                                                                "pending"},
+                 "state": {"type": "string",
+                           "enum": ["pending", "starting", "running", "exited", "failed", "removing"]},
+                 "image": _STR, "ready": {"type": "boolean"}, "restarts": _INT, "address": _STR,
+                 "since": {"type": "number", "description": "epoch seconds of the state's start"},
+                 "generation": _INT, "error": _STR})
+_NODE = _obj({"name": _STR, "id": _STR, "address": _STR, "status": _STR,
+              "availability": {"type": "string", "enum": ["active", "drain"]},
+              "runtime": {"type": "string", "description": "podman, none, or unknown before its first status"},
+              "labels": {"type": "object", "additionalProperties": _STR,
+                         "description": "agent --label flags, overridden by `shoal node label`"},
+              "replicas": {"type": "integer", "description": "replicas running there"},
+              "digest": {"type": "string", "description": "digest of that node's placement inputs: nodes that "
+                                                          "disagree see different members, labels or specs"}})
+_NODE_DETAIL = {**_NODE, "properties": {**_NODE["properties"], "agent_labels": {"type": "object"},
+                                        "node_labels": {"type": "object"}, "incarnation": _INT, "subnet": _STR,
+                                        "running": {"type": "array", "items": _REPLICA}}}
+_NODE_NAME = {"name": "node", "in": "path", "required": True, "schema": _STR,
+              "description": "node name, id, or an id prefix of at least 6 characters"}
+
 _NAME = {"name": "name", "in": "path", "required": True, "schema": _STR}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": _STR,
              "description": "the generation the caller read; 409 if the service has moved on"}
@@ -54,7 +78,7 @@ def _json(description: str, schema: Schema) -> Schema:
 
 
 def _op(summary: str, schema: Schema, *, errors: tuple[int, ...] = (), **extra: Any) -> Schema:
-    reasons = {400: "invalid input (names the field)", 404: "no such service (or deleted)",
+    reasons = {400: "invalid input (names the field)", 404: "no such service or node",
                409: "conflict: a stale generation", 413: "body larger than 1 MiB",
                500: "the stored spec cannot be read by this node"}
     responses = {"200": _json("OK", schema), **{str(c): _json(reasons[c], _ERROR) for c in errors}}
@@ -99,5 +123,24 @@ OPENAPI: dict[str, Any] = json.loads(json.dumps({
                                 **_GEN, "description": "the generation the caller read (like If-Match)"}}),
                                 "required": ["replicas"]}}}}),
         },
+        "/v1/services/{name}/replicas": {
+            "parameters": [_NAME],
+            "get": _op("Where each replica runs (observed state, cluster-wide), plus slots not yet reported",
+                       {"type": "array", "items": _REPLICA}, errors=(404,)),
+        },
+        "/v1/nodes": {"get": _op("Every member with availability, runtime, labels, running replicas, placement "
+                                 "digest", {"type": "array", "items": _NODE})},
+        "/v1/nodes/{node}": {"parameters": [_NODE_NAME],
+                             "get": _op("One node in detail", _NODE_DETAIL, errors=(404,))},
+        "/v1/nodes/{node}/labels": {
+            "parameters": [_NODE_NAME],
+            "post": _op("Set (KEY=VALUE) or remove (KEY-) node labels", _NODE_DETAIL, errors=(400, 404, 409),
+                        requestBody={"required": True, "content": {"application/json": {"schema": _obj({
+                            "labels": {"type": "array", "items": _STR}})}}}),
+        },
+        "/v1/nodes/{node}/drain": {"parameters": [_NODE_NAME], "post": _op(
+            "Drain: placement gives the node no replicas (they move off it)", _NODE_DETAIL, errors=(404, 409))},
+        "/v1/nodes/{node}/activate": {"parameters": [_NODE_NAME], "post": _op(
+            "Let placement use the node again", _NODE_DETAIL, errors=(404, 409))},
     },
 }))

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The demo: install, build a 3-host lab (network namespaces, one agent each, first initialised, others
-# joined), apply the example service through h1 and read it back from h3. `.venv/bin/shoal lab down` removes
-# it all. Run as root.
+# The demo: install, build a 3-host lab (network namespaces, each with its own podman API service and agent,
+# the first initialised, the others joined; a registry on 198.18.0.1:5000 holding shoal-demo:1 and :2), apply the
+# example service through h1, read it back from h3, and list each host's containers through its podman socket.
+# `.venv/bin/shoal lab down` removes it all. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 shoal=.venv/bin/shoal
-"$shoal" lab up "${1:-3}"
+size=${1:-3}
+"$shoal" lab up "$size"
 "$shoal" lab status
 echo
 echo "members as h2 sees them:"
@@ -18,6 +20,26 @@ echo
 echo "the desired state as h3 sees it:"
 "$shoal" --host http://198.18.0.13:7947 services
 echo
-echo "try: $shoal --host http://198.18.0.12:7947 scale web=5; $shoal --host http://198.18.0.13:7947 history web"
-echo "     $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 members   (h3 turns dead)"
+containers() {  # every host's containers, each through that host's own podman API socket (`shoal lab env`)
+  local i
+  for ((i = 1; i <= size; i++)); do
+    ( eval "$("$shoal" lab env "h$i")"; podman --remote ps --format "h$i  {{.Names}}  {{.Image}}  {{.Status}}" )
+  done
+}
+for _ in $(seq 40); do [ -n "$(containers)" ] && break; sleep 0.5; done
+echo "containers on the hosts (podman --remote ps with each host's CONTAINER_HOST):"
+listing=$(containers)
+echo "$listing"
+first=${listing%%$'\n'*}
+if [ -n "$first" ]; then  # a container's own address answers from every host: the lab routes 198.19.I.0/24 via hI
+  ip=$( eval "$("$shoal" lab env "${first%% *}")"
+        podman --remote inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
+          "$(echo "$first" | awk '{print $2}')" )
+  echo
+  echo "h$size asks ${first%% *}'s container at $ip:8080 which replica it is:"
+  "$shoal" lab exec "h$size" -- curl -s -m 3 "http://$ip:8080/cgi-bin/hostname" || true
+fi
+echo
+echo "try: eval \"\$($shoal lab env h2)\"; podman --remote ps; $shoal services"
+echo "     $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 members   (h3 turns dead, its containers die)"
 echo "     $shoal lab start h3; $shoal lab down"

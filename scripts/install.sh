@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Install what Shoal's demo and tests need on a Debian/Ubuntu host, idempotently:
-# system packages (iproute2, nftables; serf for the gossip benchmark) and a Python venv in .venv with
-# Shoal installed from this checkout (non-editable, as an operator would install it).
+# - the host install (node/lab/host-install.sh, shipped in the package too): podman with runc and netavark,
+#   iptables, nftables, iproute2, procps, curl, docker-registry and busybox-static for the lab, and podman's
+#   machine-wide config (/etc/containers/containers.conf.d/50-shoal.conf: runc, ulimits within the hard limits);
+# - serf (for the gossip benchmark) and python3-venv;
+# - a Python venv in .venv with Shoal installed from this checkout (non-editable, as an operator would install it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash node/lab/host-install.sh
 need=()
-for pkg in iproute2 nftables serf python3-venv; do
+for pkg in serf python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "install.sh: run as root to install ${need[*]}" >&2; exit 1; fi
-  apt-get update -qq
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
 python3 -m venv .venv

@@ -1,7 +1,9 @@
-"""`shoal lab`: a local multi-host lab; each host is a network namespace with its own agent.
+"""`shoal lab`: a local multi-host lab; each host is a network namespace with its own podman and agent.
 
 Role: lets one machine play N hosts for demos and end-to-end tests (see docs/lab.md).
-Layout: plan.py and readiness.py decide (pure); state.py (lab dir), netns.py (`ip`, `nsenter`),
-agents.py (processes, HTTP polls) act; lifecycle.py sequences operations; commands.py is the click
-group `lab_group` that node/cli.py mounts. Nothing here reads the repository checkout at run time.
+Layout: plan.py, podmanconf.py, registry.py, demo_image.py, power.py and readiness.py decide (pure);
+state.py (lab dir), netns.py (`ip`), procs.py (processes), hostpodman.py (each host's podman),
+registryd.py (registry and demo images), install.py (tools, host-install.sh) and agents.py (agents,
+HTTP polls) act; lifecycle.py sequences operations; node/cli.py's `lab_group` is the command line.
+Package data: host-install.sh. Nothing here reads the repository checkout at run time.
 """

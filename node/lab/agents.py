@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from node.lab import readiness
+from node.lab import podmanconf, procs, readiness
 from node.lab.errors import LabError
 from node.lab.plan import Host, agent_argv, in_netns, init_argv
 from node.lab.state import LabDir
@@ -50,17 +50,9 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
-
-
 def is_agent(pid: int, data: Path) -> bool:
     """True if `pid` is alive and is the agent of `data` (a zombie's cmdline is empty)."""
-    args = _cmdline(pid)
+    args = procs.cmdline(pid)
     return "agent" in args and ("--data", str(data)) in itertools.pairwise(args)
 
 
@@ -68,12 +60,6 @@ def running_pid(lab: LabDir, index: int) -> int | None:
     """The recorded pid of host `index`'s agent if that agent still runs."""
     pid = lab.read_pid(index)
     return pid if pid is not None and is_agent(pid, lab.data_dir(index)) else None
-
-
-def _reap(pid: int) -> None:
-    """Collect an agent we spawned from this very process, so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _log_header(log: Path, argv: Sequence[str]) -> None:
@@ -85,43 +71,18 @@ def _log_header(log: Path, argv: Sequence[str]) -> None:
         out.write(f"--- shoal lab {datetime.now().isoformat(timespec='seconds')}: {text}\n")
 
 
-def spawn(host: Host, argv: Sequence[str], log: Path) -> int:
+def spawn(host: Host, argv: Sequence[str], log: Path, env: Mapping[str, str]) -> int:
     """Start argv in the host's netns, in a new session, output appended to `log`; return its pid."""
     cmd = in_netns(host, argv)
     _log_header(log, cmd)
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
-        (os.POSIX_SPAWN_DUP2, 1, 2),
-    ]
-    # posix_spawn rather than Popen: the agent outlives this command, and a Popen object for a
-    # process we never wait on warns ("subprocess is still running") when it is collected.
-    pid = os.posix_spawnp(cmd[0], list(cmd), child_env(), file_actions=actions, setsid=True)
-    # Until nsenter has exec'd python, /proc/PID/cmdline reads empty now and then (mid-exec), so
-    # identity checks right after a spawn would call a healthy agent dead. Wait out that window.
-    poll_until(lambda: _execed(pid, argv[0]), 5.0, interval_s=0.005)
-    return pid
-
-
-def _execed(pid: int, program: str) -> bool:
-    """True once `pid` runs `program` (the exec chain is over) or has already exited."""
-    _reap(pid)
-    args = _cmdline(pid)
-    return (bool(args) and args[0] == program) or not Path(f"/proc/{pid}").exists() or _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+    return procs.spawn(cmd, log, env)
 
 
 def start_agent(lab: LabDir, host: Host, labels: Mapping[str, str], join: tuple[str, str] | None) -> int:
-    """Spawn `host`'s agent and record its pid."""
-    argv = agent_argv(sys.executable, host, str(lab.data_dir(host.index)), labels, join)
-    pid = spawn(host, argv, lab.log_file(host.index))
+    """Spawn `host`'s agent, pointed at its podman, and record its pid."""
+    paths = lab.podman(host.index)
+    argv = agent_argv(sys.executable, host, str(lab.data_dir(host.index)), str(paths.socket), labels, join)
+    pid = spawn(host, argv, lab.log_file(host.index), podmanconf.env(child_env(), paths))
     lab.write_pid(host.index, pid)
     return pid
 
@@ -145,13 +106,11 @@ def init_cluster(lab: LabDir, host: Host) -> str:
 def signal_agent(pid: int, sig: signal.Signals) -> None:
     """SIGTERM goes to the agent alone, so it can leave gracefully and stop its own children; SIGKILL
     goes to its whole process group (the session it leads), as a power cut would."""
-    try:
-        if sig == signal.SIGKILL and os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+    if sig == signal.SIGKILL:
+        procs.signal_group(pid, sig)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def stop(lab: LabDir, indices: Iterable[int], grace_s: float = LEAVE_GRACE_S) -> None:
@@ -176,18 +135,14 @@ def kill(lab: LabDir, pids: Mapping[int, int]) -> None:
 def wait_exited(lab: LabDir, pids: Mapping[int, int], timeout_s: float) -> bool:
     def gone() -> bool:
         for pid in pids.values():
-            _reap(pid)
+            procs.reap(pid)
         return not any(is_agent(pid, lab.data_dir(i)) for i, pid in pids.items())
 
     return poll_until(gone, timeout_s, interval_s=0.05)
 
 
 def tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = log.read_text(errors="replace").splitlines()[-lines:]
-    except FileNotFoundError:
-        return f"  ({log} does not exist)"
-    return "\n".join(f"  | {line}" for line in text) or f"  ({log} is empty)"
+    return procs.tail(log, lines)
 
 
 def _get_json(url: str) -> object:

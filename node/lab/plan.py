@@ -227,6 +227,12 @@ def network_up_commands(indices: Sequence[int], observed: Observed, owner: str) 
     return cmds + route_commands(indices, observed)
 
 
+def start_commands(index: int, indices: Iterable[int], observed: Observed) -> list[Cmd]:
+    """Bring one host's network back (`lab start`): its netns, wire and link, and every container route;
+    unlike network_up_commands, no other host's link is touched (a host stopped beside it stays down)."""
+    return host_commands(Host(index), observed) + route_commands(indices, observed)
+
+
 def host_remove_commands(index: int, observed: Observed) -> list[Cmd]:
     """Remove one host's wire and netns. Deleting the veth first also removes its peer `eth0`."""
     host = Host(index)
@@ -266,13 +272,17 @@ def agent_argv(
     python: str,
     host: Host,
     data: str,
+    podman_socket: str,
     labels: Mapping[str, str],
     join: tuple[str, str] | None,
 ) -> Cmd:
-    """The agent of `host`. `join` is (seed address, token) for a first start; None restarts the agent
-    from what its data dir holds (or runs host 1, which created the cluster)."""
+    """The agent of `host`, running containers (the default runtime, podman) through the host's own podman
+    API service on `podman_socket`, on the host's container subnet. `join` is (seed address, token) for a
+    first start; None restarts the agent from what its data dir holds (or runs host 1, which created the
+    cluster)."""
     argv: list[str] = [python, "-m", "node", "agent", "--data", data, "--name", host.name]
     argv += ["--bind", host.gossip, "--api", host.api]
+    argv += ["--podman-socket", podman_socket, "--subnet", host.subnet]
     for key, value in sorted(labels.items()):
         argv += ["--label", f"{key}={value}"]
     if join is not None:

@@ -5,6 +5,11 @@ Role: layout of $SHOAL_LAB_DIR (default /var/tmp/shoal-lab) and small reads and 
   token           the cluster join token printed by `shoal init` on h1 (mode 0600)
   hI/data/        the agent's data dir;  hI/agent.log  its stdout+stderr;  hI/agent.pid  its pid
   hI/joined       present once the data dir holds a cluster identity, so restarts need no --join
+  hI/containers.conf, storage.conf, registries.conf   the host's podman config (podmanconf.py)
+  hI/storage/ run/ tmp/ networks/ volumes/           the host's podman state; hI/podman.sock its API service
+  hI/podman.pid, podman.log                          that service's pid and output
+  registry/       the image registry: config.yml, data/, registry.pid, registry.log
+  builder/        a podman of its own that builds the demo images (removed once they are pushed)
 Boundary: files only; no processes, no network. The directory itself is the lock for mutating commands.
 """
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.lab.errors import LabError
+from node.lab.podmanconf import PodmanPaths
 
 ENV_VAR = "SHOAL_LAB_DIR"
 DEFAULT_DIR = "/var/tmp/shoal-lab"
@@ -57,6 +63,19 @@ class LabDir:
 
     def joined_marker(self, index: int) -> Path:
         return self.host_dir(index) / "joined"
+
+    def podman(self, index: int) -> PodmanPaths:
+        """Host `index`'s podman: config, storage, run state and API socket, all in its host dir."""
+        return PodmanPaths(self.host_dir(index))
+
+    @property
+    def builder(self) -> PodmanPaths:
+        """The podman that builds the demo images, apart from every host's and from the machine's."""
+        return PodmanPaths(self.root / "builder")
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / "registry"
 
     @property
     def token_file(self) -> Path:

@@ -1,1 +1,13 @@
-"""Placement: which node runs which replica, computed alike on every node (DESIGN §5)."""
+"""Placement: which node runs which replica, computed alike on every node (DESIGN §5); pure, no I/O.
+
+`assign(nodes, services) -> Assignment` places every replica (rules in place.py), `inputs_digest(nodes,
+services)` hashes exactly what it reads. Modules: model (values), eligible (constraints), quota (spread, even
+spread, max per node), score (blake2b hashes, rendezvous scores), place (the walk), digest. Operators' guide:
+docs/placement.md.
+"""
+
+from node.placement.digest import inputs_digest
+from node.placement.model import Assignment, NodeInfo, Slot
+from node.placement.place import LOAD_FACTOR, assign
+
+__all__ = ["LOAD_FACTOR", "Assignment", "NodeInfo", "Slot", "assign", "inputs_digest"]

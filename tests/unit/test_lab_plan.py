@@ -3,6 +3,7 @@ convergence judgement, and the operator errors of `shoal lab` that need no netwo
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -149,6 +150,25 @@ def test_shrink_deletes_stale_routes_in_root_and_remaining_hosts() -> None:
     ]
 
 
+def test_start_brings_one_host_back_and_leaves_other_links_alone() -> None:
+    observed = full(3)
+    cmds = plan.start_commands(2, range(1, 4), observed)
+    assert ("ip", "link", "set", "shoal-h2-br", "master", BRIDGE, "up") in cmds
+    assert not [c for c in cmds if "shoal-h1-br" in c or "shoal-h3-br" in c]
+    assert not [c for c in cmds if c[:3] == ("ip", "link", "add") or c[:3] == ("ip", "netns", "add")]
+
+
+def test_start_of_a_rebooted_host_rebuilds_its_netns_and_routes() -> None:
+    gone = Observed(
+        netns=full(3).netns - {"shoal-h2"},
+        links=full(3).links - {"shoal-h2-br"},
+        routes={k: v for k, v in full(3).routes.items() if k != "shoal-h2"},
+    )
+    cmds = plan.start_commands(2, range(1, 4), gone)
+    assert cmds[0] == ("ip", "netns", "add", "shoal-h2")
+    assert ("ip", "-n", "shoal-h2", "route", "replace", "198.19.1.0/24", "via", "198.18.0.11", "dev", "eth0") in cmds
+
+
 def test_removing_a_host_deletes_its_wire_before_its_netns() -> None:
     assert plan.host_remove_commands(3, full(3)) == [
         ("ip", "link", "del", "shoal-h3-br"),
@@ -217,19 +237,30 @@ def test_first_host_initialises_the_cluster() -> None:
 
 def test_first_start_of_a_later_host_joins_through_h1_with_the_token() -> None:
     labels = {"zone": "b", "disk": "ssd"}
-    argv = plan.agent_argv("/py", Host(2), "/lab/h2/data", labels, ("198.18.0.11:7946", "T"))
+    argv = plan.agent_argv("/py", Host(2), "/lab/h2/data", "/lab/h2/podman.sock", labels, ("198.18.0.11:7946", "T"))
     assert argv == (
         "/py", "-m", "node", "agent", "--data", "/lab/h2/data", "--name", "h2",
         "--bind", "198.18.0.12:7946", "--api", "198.18.0.12:7947",
+        "--podman-socket", "/lab/h2/podman.sock", "--subnet", "198.19.2.0/24",
         "--label", "disk=ssd", "--label", "zone=b",
         "--join", "198.18.0.11:7946", "--token", "T",
     )  # fmt: skip
 
 
 def test_restart_relies_on_the_data_dir_alone() -> None:
-    argv = plan.agent_argv("/py", Host(3), "/lab/h3/data", {}, None)
+    argv = plan.agent_argv("/py", Host(3), "/lab/h3/data", "/lab/h3/podman.sock", {}, None)
     assert "--join" not in argv and "--token" not in argv
-    assert argv[-4:] == ("--bind", "198.18.0.13:7946", "--api", "198.18.0.13:7947")
+    assert argv[-8:] == (
+        "--bind", "198.18.0.13:7946", "--api", "198.18.0.13:7947",
+        "--podman-socket", "/lab/h3/podman.sock", "--subnet", "198.19.3.0/24",
+    )  # fmt: skip
+
+
+def test_agent_runs_containers_through_its_hosts_podman_on_its_hosts_subnet() -> None:
+    argv = plan.agent_argv("/py", Host(7), "/d", "/lab/h7/podman.sock", {}, None)
+    assert ("--podman-socket", "/lab/h7/podman.sock") in itertools.pairwise(argv)
+    assert ("--subnet", "198.19.7.0/24") in itertools.pairwise(argv)
+    assert "--runtime" not in argv  # podman, the default
 
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -349,10 +380,13 @@ def test_unknown_host_names_the_hosts_that_exist(lab_dir: Path, monkeypatch: pyt
     assert result.exit_code == 1 and "unknown host 'h9'; the lab has h1, h2, h3" in result.output
 
 
-def test_env_points_clients_at_the_host_api(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_points_clients_at_the_host_api_and_its_podman(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     lab_dir.mkdir()
     (lab_dir / "lab.json").write_text(json.dumps({"size": 2, "labels": {}}))
     result = CliRunner().invoke(lab_group, ["env", "h2"])
     assert result.exit_code == 0
-    assert result.output == "export SHOAL_HOST=http://198.18.0.12:7947\n"
+    assert result.output == (
+        "export SHOAL_HOST=http://198.18.0.12:7947\n"
+        f"export CONTAINER_HOST=unix://{lab_dir.absolute()}/h2/podman.sock\n"
+    )

@@ -17,6 +17,11 @@ from gossip.hlc import Stamp
 from gossip.members import MemberState, Status
 from gossip.store import MemoryBackend, Store
 from node.api import build_app
+from node.desired import SERVICE_PREFIX, live_services
+from node.nodes import NODE_PREFIX, NodeSettings
+from node.nodes import decode as decode_settings
+from node.observed import STATUS_PREFIX, NodeStatus, decode_status
+from node.schedule import Share, share_from
 
 SELF = "a" * 32
 OTHER = "b" * 32
@@ -55,6 +60,18 @@ class FakeAgent:
 
     def received_at(self, key: str) -> float | None:
         return self.received.get(key)
+
+    def statuses(self) -> dict[str, NodeStatus]:
+        found = {r.key.removeprefix(STATUS_PREFIX): decode_status(r.entry.payload)
+                 for r in self.store.scan(STATUS_PREFIX)}
+        return {node: status for node, status in found.items() if status is not None}
+
+    def node_settings(self) -> dict[str, NodeSettings]:
+        return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.store.scan(NODE_PREFIX)}
+
+    def share(self) -> Share:
+        services, _ = live_services(self.store.scan(SERVICE_PREFIX))
+        return share_from(SELF, self.members(), self.statuses(), self.node_settings(), services)
 
     def remote_write(self, key: str, generation: int, payload: bytes, note: str, *, wall_ms: int,
                      author: str = OTHER, tombstone: bool = False) -> Record:
