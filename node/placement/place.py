@@ -16,8 +16,10 @@ id and services by name, hashes are blake2b (score.py), and no decision depends 
   that score highest on it (the stable matching of slots and nodes). When a node leaves, its replicas fall
   back to their next node, where they score lower than that node's own first choices do: they are refused
   before those are displaced, which keeps moves near the minimum (1.15-1.25x at 10 replicas a node, against
-  1.3-1.35x deciding slot by slot in key-hash order). Costlier: a node change that moves the cap, or the
-  counts of a service with more replicas than nodes (docs/placement.md, "Stability").
+  1.3-1.35x deciding slot by slot in key-hash order). Refusing the lowest score is also the best a stateless
+  rule can do at a full node: the replica likeliest to have come from a lost node is the one scoring lowest
+  there. Costlier: a node change that moves the cap, or the counts of a service with more replicas than nodes
+  (docs/placement.md, "Stability", also lists the alternatives measured and why they lost).
 - Global: one replica on every eligible node, placed first (it cannot go elsewhere) and counted in the load.
   Its replica index derives from the node id alone (score.global_replica: the id's first 8 hex digits as a
   number), so no node's replica changes identity when another node joins or leaves; two ids with the same

@@ -7,13 +7,15 @@ nodes for every mix), as one loss moves only ~10 replicas and a single one is mo
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
 
 from node.manifest.model import ServiceSpec
-from node.placement import Assignment, NodeInfo, assign
+from node.placement import LOAD_FACTOR, Assignment, NodeInfo, assign
 from node.placement.place import place
 from tests.unit.placement.build import cluster, mix, moved
 
@@ -66,12 +68,43 @@ def test_max_load_is_at_most_1_3_times_the_average(sizes: list[int]) -> None:
     assert sum(loads) == sum(sizes)
 
 
-@pytest.mark.parametrize("name", ["100 x 10", "1000 x 1", "200 x 5", "50 x 20", "sizes 1..40"])
-def test_with_the_cap_a_node_loss_moves_about_1_2_times_the_minimum(name: str) -> None:
-    """Measured 1.14, 1.15, 1.15, 1.18 and 1.17 over 3 clusters x 10 losses (one cluster alone: 1.09-1.31). A
-    replica falling back from the lost node can outrank, at a full node, one that ranked that node first, which
-    then moves too; 20 replicas a service also meet their own at-most-one-a-node quota more often."""
+@pytest.mark.parametrize("name", ["100 x 10", "1000 x 1", "200 x 5"])
+def test_with_the_cap_a_node_loss_moves_at_most_1_2_times_the_minimum(name: str) -> None:
+    """G7. Measured 1.14, 1.15 and 1.15 over 3 clusters x 10 losses; one cluster alone ranges 1.09-1.31 (the
+    bench's cluster, every node lost in turn: 1.25 and 1.21). A replica falling back from the lost node can
+    outrank, at a full node, one that ranked that node first, which then moves too (docs/placement.md,
+    "Stability")."""
+    assert _loss_ratio(MIXES[name], clusters=3) <= 1.2
+
+
+@pytest.mark.parametrize("name", ["50 x 20", "sizes 1..40"])
+def test_with_the_cap_larger_services_move_about_1_2_times_the_minimum(name: str) -> None:
+    """Measured 1.18 and 1.17: 20 replicas a service also meet their own at-most-one-a-node quota more often."""
     assert _loss_ratio(MIXES[name], clusters=3) <= 1.25
+
+
+@pytest.mark.parametrize("name", ["100 x 10", "1000 x 1", "90 x 8", "1 x 1000", "10 x 100", "sizes 1..40"])
+def test_the_minimum_is_reachable_under_the_rules(name: str) -> None:
+    """The minimum the ratios divide by, the lost node's replicas, is also the minimum under Shoal's rules: keep
+    every other replica where it is and add the lost ones one at a time to the node holding the fewest of that
+    service, then the lowest load. Per-service counts stay within one of each other and no node exceeds the
+    new cap, so no rule forces a further move; the excess comes from statelessness alone."""
+    specs = mix(MIXES[name])
+    before = assign(NODES, specs)
+    for lost in random.Random(1).sample(NODES, 3):
+        rest = [n.id for n in NODES if n != lost]
+        cap = math.ceil(LOAD_FACTOR * sum(MIXES[name]) / len(rest))
+        sticky = {slot: node for slot, node in before.by_slot.items() if node != lost.id}
+        counts = Counter((service_name, node) for (service_name, _), node in sticky.items())
+        loads = Counter(sticky.values())
+        for service_name, _ in before.for_node(lost.id):
+            target = min((n for n in rest if loads[n] < cap), key=lambda n: (counts[(service_name, n)], loads[n], n))
+            counts[(service_name, target)] += 1
+            loads[target] += 1
+        assert max(loads.values()) <= cap
+        for spec in specs:
+            held = [counts[(spec.name, n)] for n in rest]
+            assert max(held) - min(held) <= 1, spec.name
 
 
 def test_a_loss_that_raises_the_cap_lets_refused_replicas_return() -> None:
