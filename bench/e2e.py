@@ -55,7 +55,7 @@ def running(host: int, name: str, exclude: str | None = None) -> int:
     return len({r["replica"] for r in rows if r["state"] == "running" and r["node"] != exclude})
 
 
-def wait(cond: Callable[[], bool], deadline_s: float = DEADLINE_S, interval_s: float = 0.02) -> float | None:
+def wait(cond: Callable[[], bool], deadline_s: float = DEADLINE_S, interval_s: float = 0.05) -> float | None:
     start = time.monotonic()
     while time.monotonic() - start < deadline_s:
         if cond():
@@ -69,16 +69,22 @@ def lab(*args: str) -> None:
 
 
 def remove(host: int, name: str) -> None:
+    """Delete the service and wait until no node reports any of its containers (stopping them takes up to the
+    10 s stop timeout: busybox httpd as PID 1 ignores SIGTERM), so runs do not overlap."""
     call(f"{api(host)}/v1/services/{name}", "DELETE")
-    wait(lambda: _gone(host, name))
+    if wait(lambda: _gone(host, name)) is None:
+        raise SystemExit(f"{name}: containers still reported {DEADLINE_S:g} s after the delete")
 
 
 def _gone(host: int, name: str) -> bool:
-    try:
-        call(f"{api(host)}/v1/services/{name}/replicas")
-    except urllib.error.HTTPError as exc:
-        return exc.code == 404
-    return False
+    nodes = call(f"{api(host)}/v1/nodes")
+    assert isinstance(nodes, list)
+    for node in nodes:
+        detail = call(f"{api(host)}/v1/nodes/{node['id']}")
+        assert isinstance(detail, dict)
+        if any(r["service"] == name for r in detail["running"]):
+            return False
+    return True
 
 
 def deploy_runs(runs: int, reader: int) -> list[float]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: install, build a 3-host lab (network namespaces, each with its own podman API service and agent,
 # the first initialised, the others joined; a registry on 198.18.0.1:5000 holding shoal-demo:1 and :2), apply the
-# example service through h1, read it back from h3, and list each host's containers through its podman socket.
+# example service through h1, wait until its replicas run, show where (shoal ps), and list each host's containers
+# through its podman socket.
 # `.venv/bin/shoal lab down` removes it all. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,18 @@ echo
 echo "apply examples/demo.yml through h1:"
 "$shoal" --host http://198.18.0.11:7947 apply -f examples/demo.yml
 echo
-echo "the desired state as h3 sees it:"
+echo "waiting until every replica runs (the agents place them and pull the image from the lab's registry):"
+for _ in $(seq 120); do
+  "$shoal" --host http://198.18.0.13:7947 services --json | python3 -c \
+    'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s and all(x["running"]==x["replicas"] for x in s) else 1)' \
+    && break
+  sleep 0.5
+done
+echo "the services as h3 sees them:"
 "$shoal" --host http://198.18.0.13:7947 services
+echo
+echo "where each replica runs (shoal ps web, through h2):"
+"$shoal" --host http://198.18.0.12:7947 ps web
 echo
 containers() {  # every host's containers, each through that host's own podman API socket (`shoal lab env`)
   local i
@@ -40,6 +51,8 @@ if [ -n "$first" ]; then  # a container's own address answers from every host: t
   "$shoal" lab exec "h$size" -- curl -s -m 3 "http://$ip:8080/cgi-bin/hostname" || true
 fi
 echo
-echo "try: eval \"\$($shoal lab env h2)\"; podman --remote ps; $shoal services"
-echo "     $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 members   (h3 turns dead, its containers die)"
+echo "try: $shoal --host http://198.18.0.12:7947 scale web=6; $shoal --host http://198.18.0.11:7947 ps web"
+echo "     eval \"\$($shoal lab env h2)\"; podman --remote kill <a container>; $shoal ps web   (restarted)"
+echo "     $shoal node drain h2; $shoal node ls; $shoal node activate h2"
+echo "     $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 ps web   (h3's replicas start elsewhere)"
 echo "     $shoal lab start h3; $shoal lab down"

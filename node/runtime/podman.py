@@ -2,8 +2,11 @@
 
 Role: translate ContainerSpec into libpod create/start, libpod's list into Container values, and every engine
 error into RuntimeFailure(temporary=...) with the image or container named and the engine's own words.
-Boundary: podman-py is synchronous, so each operation runs in a worker thread (asyncio.to_thread) and the event
-loop never blocks. It lists only containers labelled LABEL_SERVICE; stop/remove take ids from that list.
+Boundary: podman-py is synchronous, so each operation runs in a worker thread of the runtime's own pool and the
+event loop never blocks. Its own pool, not asyncio's default one (min(32, CPUs + 4) threads: 6 on two cores):
+a stop blocks its thread for up to the stop timeout, and twenty of them at once would otherwise leave the API
+and the route keeper, which share the default pool, waiting (seen: a POST timing out behind 20 stops).
+It lists only containers labelled LABEL_SERVICE; stop/remove take ids from that list.
 Ulimits, OCI runtime and storage come from the service's containers.conf (research/lab.md), never per container.
 Quirks handled here (podman 4.3.1 + podman-py 5.8): list items are sparse (`.status` raises TypeError: read
 attrs); a failed pull is HTTP 200 with an `error` line (podman-py then returns an Image with id None); podman-py's
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import urllib.parse
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +50,7 @@ T = TypeVar("T")
 CPU_PERIOD_US = 100_000  # the kernel's default CFS period; quota = cpus x period (0.01 CPUs -> the 1 ms minimum)
 REQUEST_TIMEOUT_S = 60.0  # one API call; the service answers list/inspect in ms, create+start in ~0.2 s here
 PULL_TIMEOUT_S = 900.0  # a large image over a slow link; the read timeout restarts with every progress line
+WORKERS = 64  # engine calls in flight at once; most of them wait (a stop waits out its timeout), few use CPU
 
 # libpod state -> protocol state; "configured"/"initialized" are created-but-never-started, "stopped" is exited
 # (podman reports it for a container stopped while its exit was being recorded).
@@ -77,6 +83,7 @@ class PodmanRuntime:
         # id -> (started_at, address). Only an inspect shows a container's IP; it cannot change while the same
         # run lasts, so each running container is inspected once per start, and listing stays one request.
         self._addresses: dict[str, tuple[float | None, str | None]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podman")
 
     async def ping(self) -> None:
         await self._call("ping the podman service", self._ping)
@@ -103,12 +110,14 @@ class PodmanRuntime:
         return await self._call(f"ensure network {name}", self._ensure_network, name, subnet)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._client.close)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._client.close)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the blocking side: every method below runs in a worker thread --------------------------------------
 
     async def _call(self, action: str, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self._translated, action, fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._translated, action, fn, *args))
 
     def _translated(self, action: str, fn: Callable[..., T], *args: Any) -> T:
         if not self._socket.exists():
