@@ -306,8 +306,7 @@ def node_label(ctx: click.Context, node: str, changes: tuple[str, ...], sub_host
 @click.pass_context
 def node_drain(ctx: click.Context, node: str, sub_host: str | None) -> None:
     """Move every replica off NODE and place none there until `activate`."""
-    answer = _call(ctx, sub_host, "POST", node_path(node, "/drain"))
-    click.echo(f"{answer['name']}: {answer['availability']}")
+    _availability(ctx, node, sub_host, "/drain")
 
 
 @node_group.command("activate")
@@ -316,7 +315,11 @@ def node_drain(ctx: click.Context, node: str, sub_host: str | None) -> None:
 @click.pass_context
 def node_activate(ctx: click.Context, node: str, sub_host: str | None) -> None:
     """Let placement use NODE again."""
-    answer = _call(ctx, sub_host, "POST", node_path(node, "/activate"))
+    _availability(ctx, node, sub_host, "/activate")
+
+
+def _availability(ctx: click.Context, node: str, sub_host: str | None, action: str) -> None:
+    answer = _call(ctx, sub_host, "POST", node_path(node, action))
     click.echo(f"{answer['name']}: {answer['availability']}")
 
 

@@ -257,7 +257,7 @@ class HistoryItem:
 
 @dataclass(frozen=True, slots=True)
 class ServiceSummary:
-    """One row of `shoal services` (SPEC.md). running/ready stay 0 until nodes publish observed state."""
+    """One row of `shoal services` (SPEC.md). running/ready are filled by the API from observed state (views.counts)."""
 
     name: str
     mode: str
