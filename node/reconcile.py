@@ -95,14 +95,18 @@ class Reconciler:
     async def reconcile_once(self) -> float | None:
         """One pass; returns when the plan next wants to look again (a restart delay), if sooner than a poll."""
         share = self._share()
+        # What is busy while the engine lists stays busy for this pass: an action that ends during the listing
+        # may not show in it (a container it started may still read `created`), and planning it again would
+        # start a slot twice or replace a container that is just starting. The poke at its end brings a fresh pass.
+        busy_before = set(self._busy)
         try:
             containers = await self._runtime.containers()
         except RuntimeFailure as exc:
             log.warning("cannot list containers", extra={"fields": {"error": exc}})
             return None
         now = self._wall()
-        observed = Observed(tuple(containers), frozenset(self._busy), {k: f for k, (_, f) in self._failures.items()},
-                            share.placed_elsewhere, share.handed_over)
+        observed = Observed(tuple(containers), frozenset(busy_before | set(self._busy)),
+                            {k: f for k, (_, f) in self._failures.items()}, share.placed_elsewhere, share.handed_over)
         plan = make_plan(share.wanted, observed, now)
         for action in plan.actions:
             self._launch(action)

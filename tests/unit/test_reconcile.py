@@ -11,6 +11,7 @@ from node.manifest import Deploy, RestartPolicy, ServiceSpec
 from node.placement.model import Assignment
 from node.reconcile import Reconciler, Report, Settings
 from node.replica import SlotKey, Wanted
+from node.runtime.base import Container
 from node.runtime.fake import FakeRuntime
 from node.schedule import Share
 
@@ -153,4 +154,27 @@ def test_a_restarted_agent_adopts_what_runs() -> None:
         await again.reconcile_once()
         assert not again._tasks
         assert h.runtime.ops().count("run") == before
+    run(scenario())
+
+
+def test_an_action_that_ends_while_the_engine_lists_is_not_planned_again() -> None:
+    """The listing may predate the action's effect; the slot stays busy for that pass (no double start)."""
+    async def scenario() -> None:
+        h = Harness(share_of(WEB, [0]))
+        await h.reconciler.prepare(asyncio.Event())
+        await h.reconciler.reconcile_once()  # launches the start of web.0, still in flight
+        assert h.reconciler._tasks
+        real = h.runtime.containers
+
+        async def stale_listing() -> list[Container]:
+            before = await real()  # read before the start lands...
+            await asyncio.gather(*h.reconciler._tasks)  # ...which then completes during the listing
+            return before
+
+        h.runtime.containers = stale_listing  # type: ignore[method-assign]
+        await h.reconciler.reconcile_once()
+        h.runtime.containers = real  # type: ignore[method-assign]
+        await h.settle()
+        assert h.runtime.ops().count("run") == 1
+        assert [s for _, s in await h.containers()] == ["running"]
     run(scenario())
