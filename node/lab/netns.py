@@ -15,7 +15,10 @@ from typing import Any
 
 from node.lab.errors import LabError
 from node.lab.plan import BRIDGE, ROOT_NS, Cmd, Observed, Route, is_lab_route, netns_index, veth_index
+from node.routes import ROUTE_PROTOCOL
 
+# How `ip -j` names the agents' route protocol: its number, or `shoal` where rt_protos.d names it (networking.md).
+AGENT_PROTOCOLS = frozenset({str(ROUTE_PROTOCOL), "shoal"})
 REQUIRED_TOOLS = ("ip", "nsenter", "sysctl")
 
 
@@ -63,11 +66,13 @@ def _ip_json(*args: str) -> list[dict[str, Any]]:
 
 
 def _lab_routes(namespace: str) -> frozenset[Route]:
+    """The lab's own routes. An agent's route to the same subnet (protocol 83, node/routes.py) is the agent's:
+    the lab neither counts nor deletes it."""
     args: tuple[str, ...] = ("route", "show") if namespace == ROOT_NS else ("-n", namespace, "route", "show")
     return frozenset(
         (str(r["dst"]), str(r["gateway"]))
         for r in _ip_json(*args)
-        if is_lab_route(str(r.get("dst", "")), r.get("gateway"))
+        if is_lab_route(str(r.get("dst", "")), r.get("gateway")) and str(r.get("protocol")) not in AGENT_PROTOCOLS
     )
 
 
