@@ -118,16 +118,29 @@ def failover_runs(runs: int, hosts: int) -> list[float]:
         lost = sum(r["node"] == f"h{victim}" and r["state"] == "running" for r in rows)
         t0 = time.monotonic()
         lab("stop", f"h{victim}")
-        took = wait(lambda v=victim: running(1, name, exclude=f"h{v}") == REPLICAS)  # type: ignore[misc]
-        if took is None:
+        dead_at: list[float] = []
+
+        def back(v: int = victim, start: float = t0, seen: list[float] = dead_at) -> bool:
+            if not seen and _dead(1, f"h{v}"):
+                seen.append(time.monotonic() - start)
+            return running(1, name, exclude=f"h{v}") == REPLICAS
+
+        if wait(back) is None:
             raise SystemExit(f"h{victim} lost: replicas not back within {DEADLINE_S:g} s")
         elapsed = time.monotonic() - t0
-        print(f"  h{victim} stopped ({lost} replicas lost): all {REPLICAS} running on survivors in {elapsed:.2f} s",
-              flush=True)
+        dead = f"{dead_at[0]:.2f} s" if dead_at else "after"
+        print(f"  h{victim} stopped ({lost} replicas lost): h1 saw it dead at {dead}, all {REPLICAS} running on "
+              f"survivors at {elapsed:.2f} s", flush=True)
         times.append(elapsed)
         lab("start", f"h{victim}")
     remove(1, name)
     return times
+
+
+def _dead(host: int, name: str) -> bool:
+    members = call(f"{api(host)}/v1/members")
+    assert isinstance(members, list)
+    return any(m["name"] == name and m["status"] == "dead" for m in members)
 
 
 def pct(values: list[float], q: float) -> float:

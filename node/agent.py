@@ -50,6 +50,9 @@ from node.schedule import Share, share_from
 log = logging.getLogger("shoal.agent")
 
 REJOIN_INTERVAL_S = 5.0
+SETTLE_TIMEOUT_S = 10.0
+"""How long a starting agent waits to rejoin before it places replicas on its own view anyway (a whole cluster
+restarting at once must still come up)."""
 JOIN_RETRY_S = 30.0
 """How long a first join keeps trying unreachable seeds before giving up (a refusal ends it at once)."""
 
@@ -138,8 +141,12 @@ class Agent:
         self._received: dict[str, tuple[int, float]] = {}
         """key -> (generation, epoch s when this node first held it); only what arrived since start."""
         self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
+        self._joined = asyncio.Event()
+        """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
+        members and statuses is its own alone, and placement on it would put every replica here."""
         self.reconciler = Reconciler(runtime, self.share, self._publish_replicas, clock.wall,
-                                     ReconcileSettings(subnet=config.subnet)) if runtime is not None else None
+                                     ReconcileSettings(subnet=config.subnet),
+                                     ready=self._settled) if runtime is not None else None
         self.routes = RouteKeeper(self._route_inputs, converge) if converge is not None and runtime else None
 
     @property
@@ -231,8 +238,11 @@ class Agent:
         remembered = [p for p in self._snapshot.peers if p not in seeds]
         self._rng.shuffle(remembered)
         seeds += remembered
+        if not seeds:
+            self._joined.set()  # the first node of a new cluster: nobody else to hear from
         while seeds and not stop.is_set():
             if self._alive_peers() or await self.cluster.join(seeds):
+                self._joined.set()
                 return
             log.warning("no member answered; retrying", extra={"fields": {"seeds": len(seeds)}})
             try:
@@ -275,6 +285,14 @@ class Agent:
         log.log(level, f"member {event.kind}", extra={"fields": {
             "member": m.name, "id": m.node, "address": _fmt(m.addr), "incarnation": m.incarnation}})
         self._dirty.set()
+
+    async def _settled(self) -> None:
+        """Until the agent has rejoined (bounded), placement would see only this node: wait."""
+        try:
+            await asyncio.wait_for(self._joined.wait(), SETTLE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("no member answered yet; placing replicas on this node's own view",
+                        extra={"fields": {"after_s": SETTLE_TIMEOUT_S}})
 
     def _publish_replicas(self, reports: Sequence[Report], digest: str) -> None:
         subnet = self.reconciler.subnet if self.reconciler is not None else None

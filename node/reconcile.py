@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.plan import PENDING, REMOVING, STARTING, Action, Failure, Observed, Plan, Remove, Retire, Row, Start
@@ -49,9 +49,11 @@ class Report:
 
 class Reconciler:
     def __init__(self, runtime: Runtime, share: Callable[[], Share], publish: Callable[[Sequence[Report], str], None],
-                 wall: Callable[[], float], settings: Settings = Settings()) -> None:
+                 wall: Callable[[], float], settings: Settings = Settings(),
+                 ready: Callable[[], Awaitable[None]] | None = None) -> None:
         self._runtime, self._share, self._publish, self._wall = runtime, share, publish, wall
         self._settings = settings
+        self._ready = ready  # awaited before the first pass: the agent's view of the cluster must be complete
         self._wake = asyncio.Event()
         self._busy: dict[str, str] = {}  # container id or str(slot) -> what is being done ("starting", "removing")
         self._failures: dict[SlotKey, tuple[int, Failure]] = {}
@@ -66,6 +68,8 @@ class Reconciler:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self._ready is not None:
+            await self._ready()
         await self.prepare(stop)
         wake_at: float | None = None
         while not stop.is_set():

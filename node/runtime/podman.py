@@ -77,7 +77,7 @@ class PodmanRuntime:
                  pull_timeout_s: float = PULL_TIMEOUT_S) -> None:
         self._socket = socket_path
         self._url = f"unix://{socket_path}"
-        self._client = PodmanClient(base_url=self._url, timeout=request_timeout_s)
+        self._client = PodmanClient(base_url=self._url, timeout=request_timeout_s, max_pool_size=WORKERS)
         self._request_timeout_s = request_timeout_s
         self._pull_timeout_s = pull_timeout_s
         # id -> (started_at, address). Only an inspect shows a container's IP; it cannot change while the same
