@@ -97,27 +97,24 @@ class Plan:
 
 
 def plan(wanted: Sequence[Wanted], observed: Observed, now: float) -> Plan:
-    by_slot, strangers = _group(observed.containers)
+    by_slot = _group(observed.containers)
     builder = _Builder(observed, now)
     for w in sorted(wanted, key=lambda w: w.key):
         builder.slot(w, by_slot.pop(w.key, []))
     for key in sorted(by_slot):
         builder.orphans(key, by_slot[key])
-    del strangers  # labelled shoal.service but not readable as ours: never touched
     return Plan(tuple(builder.actions), tuple(builder.rows), builder.wake_at)
 
 
-def _group(containers: Iterable[Container]) -> tuple[dict[SlotKey, list[tuple[Container, Identity]]],
-                                                     list[Container]]:
+def _group(containers: Iterable[Container]) -> dict[SlotKey, list[tuple[Container, Identity]]]:
+    """Containers by slot. One labelled shoal.service whose other labels do not read as ours is left out, so it
+    is never touched."""
     by_slot: dict[SlotKey, list[tuple[Container, Identity]]] = defaultdict(list)
-    strangers = []
     for c in containers:
         ident = identify(c)
-        if ident is None:
-            strangers.append(c)
-        else:
+        if ident is not None:
             by_slot[ident.key].append((c, ident))
-    return by_slot, strangers
+    return by_slot
 
 
 def restart_at(policy: RestartPolicy, container: Container, counters: Counters) -> tuple[float, Counters] | None:
