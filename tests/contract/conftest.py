@@ -13,10 +13,6 @@ from tests.contract import podman_env
 from tests.contract.backends import Backend, FakeBackend, PodmanBackend
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "podman: needs root and podman; builds a private podman (tests/contract)")
-
-
 @pytest.fixture(scope="session")
 def private_podman() -> Iterator[podman_env.PodmanEnv]:
     reason = podman_env.available()
