@@ -153,8 +153,14 @@ def test_drain_moves_replicas_and_activate_lets_them_back(lab: SharedLab, servic
         assert "h3" not in per_node(rows)
         nodes = {n["name"]: n for n in json.loads(lab.shoal("h2", "node", "ls", "--json").stdout)}
         assert nodes["h3"]["availability"] == "drain" and nodes["h3"]["replicas"] == 0
-        digests = {n["digest"] for n in nodes.values()}
-        assert len(digests) == 1 and "" not in digests  # every node computes from the same inputs
+        digests: set[str] = set()
+
+        def agree() -> bool:  # every node computes from the same inputs, once its latest status has spread
+            nonlocal digests
+            digests = {n["digest"] for n in json.loads(lab.shoal("h2", "node", "ls", "--json").stdout)}
+            return len(digests) == 1 and "" not in digests
+
+        wait_for(agree, 10.0, lambda: f"one placement digest on every node, not {digests}")
     finally:
         assert lab.shoal("h4", "node", "activate", "h3").returncode == 0
     wait_for(lambda: "h3" in per_node(running(ps(lab, "h1", service))), DEADLINE_S, "a replica back on h3")
