@@ -85,6 +85,18 @@ def names_on(lab: SharedLab, host: str, service: str) -> list[str]:
     return out.split()
 
 
+def warnings(lab: SharedLab) -> str:
+    """The last warnings in every host's agent log, to say why a node disagrees."""
+    out = []
+    for host in lab.hosts:
+        nodes = json.loads(lab.shoal(host, "node", "ls", "--json").stdout or "[]")
+        out.append(f"{host} sees: " + ", ".join(f"{n['name']}={n['status']}/{n['availability']}/{n['runtime']}/"
+                                                f"{n['digest'][:8]}/{sorted(n['labels'].items())}" for n in nodes))
+        lines = (lab.dir / host / "agent.log").read_text(errors="replace").splitlines()
+        out += [f"{host}: {line[:300]}" for line in lines if "level=warning" in line or "level=error" in line][-8:]
+    return "\n".join(out)
+
+
 def per_node(rows: list[dict[str, Any]]) -> Counter[str]:
     return Counter(r["node"] for r in rows)
 
@@ -155,12 +167,13 @@ def test_drain_moves_replicas_and_activate_lets_them_back(lab: SharedLab, servic
         assert nodes["h3"]["availability"] == "drain" and nodes["h3"]["replicas"] == 0
         digests: set[str] = set()
 
-        def agree() -> bool:  # every node computes from the same inputs, once its latest status has spread
+        def agree() -> bool:  # every live node computes from the same inputs, once its latest status has spread
             nonlocal digests
-            digests = {n["digest"] for n in json.loads(lab.shoal("h2", "node", "ls", "--json").stdout)}
+            listing = json.loads(lab.shoal("h2", "node", "ls", "--json").stdout)
+            digests = {n["digest"] for n in listing if n["status"] == "alive"}  # a gone node keeps its last one
             return len(digests) == 1 and "" not in digests
 
-        wait_for(agree, 10.0, lambda: f"one placement digest on every node, not {digests}")
+        wait_for(agree, 10.0, lambda: f"one placement digest on every node, not {digests}:\n{warnings(lab)}")
     finally:
         assert lab.shoal("h4", "node", "activate", "h3").returncode == 0
     wait_for(lambda: "h3" in per_node(running(ps(lab, "h1", service))), DEADLINE_S, "a replica back on h3")
