@@ -53,6 +53,6 @@ fi
 echo
 echo "try: $shoal --host http://198.18.0.12:7947 scale web=6; $shoal --host http://198.18.0.11:7947 ps web"
 echo "     eval \"\$($shoal lab env h2)\"; podman --remote kill <a container>; $shoal ps web   (restarted)"
-echo "     $shoal node drain h2; $shoal node ls; $shoal node activate h2"
+echo "     $shoal --host http://198.18.0.11:7947 node drain h2; $shoal --host http://198.18.0.11:7947 node ls"
 echo "     $shoal lab stop h3; $shoal --host http://198.18.0.11:7947 ps web   (h3's replicas start elsewhere)"
 echo "     $shoal lab start h3; $shoal lab down"
