@@ -1,5 +1,6 @@
 """The agent's lifecycle: obtain an identity (init dir, saved identity, or join), run gossip and the API,
-remember peers for the next start, and leave gracefully on shutdown.
+remember peers for the next start, and leave gracefully on shutdown. With a container runtime it also runs the
+reconciler (its share of the placement, once it has rejoined) and the route keeper, and publishes its status.
 
 Built by node.main (the composition root), which hands it a clock and randomness; it owns no globals.
 """
