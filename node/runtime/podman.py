@@ -2,10 +2,11 @@
 
 Role: translate ContainerSpec into libpod create/start, libpod's list into Container values, and every engine
 error into RuntimeFailure(temporary=...) with the image or container named and the engine's own words.
-Boundary: podman-py is synchronous, so each operation runs in a worker thread of the runtime's own pool and the
-event loop never blocks. Its own pool, not asyncio's default one (min(32, CPUs + 4) threads: 6 on two cores):
-a stop blocks its thread for up to the stop timeout, and twenty of them at once would otherwise leave the API
-and the route keeper, which share the default pool, waiting (seen: a POST timing out behind 20 stops).
+Boundary: podman-py is synchronous, so each operation runs in a thread of its own (at most WORKERS at once) and
+the event loop never blocks. Not asyncio's default pool (min(32, CPUs + 4) threads: 6 on two cores): a stop
+blocks its thread for up to the stop timeout, and twenty of them at once left the API and the route keeper,
+which share that pool, waiting (seen: a POST timing out behind 20 stops). Daemon threads, not an executor's:
+an executor's threads are joined at exit, so an agent told to stop waited out every stop in flight (seen: 9.3 s).
 It lists only containers labelled LABEL_SERVICE; stop/remove take ids from that list.
 Ulimits, OCI runtime and storage come from the service's containers.conf (research/lab.md), never per container.
 Quirks handled here (podman 4.3.1 + podman-py 5.8): list items are sparse (`.status` raises TypeError: read
@@ -21,9 +22,9 @@ import contextlib
 import functools
 import json
 import math
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,7 +84,7 @@ class PodmanRuntime:
         # id -> (started_at, address). Only an inspect shows a container's IP; it cannot change while the same
         # run lasts, so each running container is inspected once per start, and listing stays one request.
         self._addresses: dict[str, tuple[float | None, str | None]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podman")
+        self._slots = asyncio.Semaphore(WORKERS)
 
     async def ping(self) -> None:
         await self._call("ping the podman service", self._ping)
@@ -110,14 +111,13 @@ class PodmanRuntime:
         return await self._call(f"ensure network {name}", self._ensure_network, name, subnet)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._client.close)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        await _in_daemon_thread(self._client.close)
 
     # -- the blocking side: every method below runs in a worker thread --------------------------------------
 
     async def _call(self, action: str, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(self._translated, action, fn, *args))
+        async with self._slots:
+            return await _in_daemon_thread(functools.partial(self._translated, action, fn, *args))
 
     def _translated(self, action: str, fn: Callable[..., T], *args: Any) -> T:
         if not self._socket.exists():
@@ -387,3 +387,28 @@ def _api_failure(action: str, exc: APIError, url: str) -> RuntimeFailure:
         return RuntimeFailure(f"{action}: {cause} (HTTP {status})", temporary=status in (408, 429))
     permanent = any(marker in cause.lower() for marker in _PERMANENT_CAUSES)
     return RuntimeFailure(f"{action}: {cause} (HTTP {status})", temporary=not permanent)
+
+
+async def _in_daemon_thread(call: Callable[[], T]) -> T:
+    """Run a blocking call on a daemon thread and await its result; the process may exit while it still runs."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, error: BaseException | None) -> None:
+        if done.done():  # the awaiting coroutine was cancelled
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]  # None only when error is set
+
+    def work() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (call(), None)
+        except BaseException as exc:  # handed to the awaiting coroutine, which re-raises it
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for this any more
+            loop.call_soon_threadsafe(deliver, *outcome)
+
+    threading.Thread(target=work, name="podman", daemon=True).start()
+    return await done
