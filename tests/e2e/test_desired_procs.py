@@ -53,7 +53,18 @@ def restart(agents: list[AgentProc]) -> float:
     config = agents[0].data.parent / "agent.toml"
     for agent in agents:
         agent.start("--config", str(config))
-    return wait_for(lambda: all_alive(agents), 60, "the restarted cluster to re-form")
+    return wait_for(lambda: all_alive(agents), 60, lambda: f"the restarted cluster to re-form:\n{views(agents)}")
+
+
+def views(agents: list[AgentProc]) -> str:
+    """What each agent sees, whether it still runs, and the end of its log: why a cluster did not form."""
+    lines = []
+    for a in agents:
+        running = a.proc is not None and a.proc.poll() is None
+        tail = a.log.read_text(errors="replace").splitlines()[-4:] if a.log.exists() else []
+        lines.append(f"{a.name} ({'running' if running else 'exited'}) sees {a.statuses()}")
+        lines += [f"  | {line[:240]}" for line in tail]
+    return "\n".join(lines)
 
 
 def http(agent: AgentProc, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
