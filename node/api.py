@@ -79,6 +79,11 @@ def error(status: int, code: str, message: str, field: str | None = None) -> web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def live_statuses(agent: AgentView) -> dict[str, NodeStatus]:
+    """The observed state the views show: statuses of members not known dead or gone."""
+    return views.live(agent.statuses(), agent.members())
+
+
 def names(agent: AgentView) -> dict[str, str]:
     return {m.node: m.name for m in agent.members()}
 
@@ -168,13 +173,13 @@ class ServiceRoutes:
 
     async def list(self, _: web.Request) -> web.Response:
         found, _unreadable = desired.live_services(self._agent.store.scan(SERVICE_PREFIX))  # logged on arrival
-        statuses = views.live(self._agent.statuses(), self._agent.members())
+        statuses = live_statuses(self._agent)
         return web.json_response([_with_counts(desired.summary(v), statuses) for v in found])
 
     async def replicas(self, request: web.Request) -> web.Response:
         """Observed state, cluster-wide: every replica every node reports, plus slots not yet reported."""
         view = self._live(request.match_info["name"])
-        statuses = views.live(self._agent.statuses(), self._agent.members())
+        statuses = live_statuses(self._agent)
         rows = views.replicas(view.name, statuses, names(self._agent), self._agent.share())
         return web.json_response(rows)
 
@@ -216,7 +221,7 @@ class ServiceRoutes:
         expect = desired.parse_generation(body.get("generation", request.headers.get("If-Match")), field)
         write = desired.plan_scale(name, self._agent.store.get(service_key(name)), body["replicas"], expect)
         desired.commit([write], self._agent.write)
-        statuses = views.live(self._agent.statuses(), self._agent.members())
+        statuses = live_statuses(self._agent)
         return web.json_response(_with_counts(desired.summary(self._live(name)), statuses))
 
     def _live(self, name: str) -> desired.ServiceView:

@@ -9,7 +9,6 @@ generation of that key, so concurrent edits merge by the store's rules and the l
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,11 +16,11 @@ from gossip.entry import Record
 from gossip.members import MemberState
 from gossip.store import live_generation
 from gossip.wire import MAX_NAME_LEN
+from node.manifest import LABEL_KEY
 
 NODE_PREFIX = "node/"
 ACTIVE, DRAIN = "active", "drain"
 MAX_NODE_LABELS = 32
-_LABEL_KEY = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?")
 
 
 class NodeRequestError(ValueError):
@@ -76,7 +75,7 @@ def decode(record: Record | None) -> NodeSettings:
 
 
 def _valid(key: str, value: str) -> bool:
-    return _LABEL_KEY.fullmatch(key) is not None and len(value) <= MAX_NAME_LEN
+    return _key_ok(key) and len(value) <= MAX_NAME_LEN
 
 
 def resolve(members: Sequence[MemberState], name: str) -> MemberState:
@@ -112,10 +111,15 @@ def parse_label_changes(items: Iterable[str]) -> tuple[dict[str, str], set[str]]
     return sets, removes
 
 
+def _key_ok(key: str) -> bool:
+    """A key a placement constraint can name (the manifest's rule), short enough for a member label."""
+    return len(key) <= MAX_NAME_LEN and LABEL_KEY.fullmatch(key) is not None
+
+
 def _check_key(key: str, item: str) -> str:
-    if _LABEL_KEY.fullmatch(key) is None:
-        raise NodeRequestError("labels", f"{item!r}: a label key is 1-64 letters, digits, '_', '.', '-', starting "
-                                         "and ending with a letter, digit or '_'")
+    if not _key_ok(key):
+        raise NodeRequestError("labels", f"{item!r}: a label key is 1-{MAX_NAME_LEN} letters, digits, '_', '.', "
+                                         "'-', starting and ending with a letter, digit or '_'")
     return key
 
 

@@ -61,7 +61,6 @@ class Reconciler:
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.subnet: str | None = settings.subnet
-        self.passes = 0
 
     def poke(self) -> None:
         """Something changed (desired state, membership, a status): reconcile soon."""
@@ -117,7 +116,6 @@ class Reconciler:
         for action in plan.actions:
             self._launch(action)
         self._publish(self._reports(plan, share, now), share.digest)
-        self.passes += 1
         return plan.wake_at
 
     # ---- actions ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Modules: load (the only yaml import, bounded) -> manifest (top level) -> service
 errors (ManifestError, ManifestWarning), limits (every bound). docs/manifest.md is the user's reference.
 """
 
+from node.manifest.deploy import LABEL_KEY
 from node.manifest.diff import describe_changes
 from node.manifest.errors import ManifestError, ManifestWarning
 from node.manifest.limits import MAX_PAYLOAD_BYTES, MAX_SERVICES, MAX_TEXT_BYTES
@@ -35,7 +36,8 @@ from node.manifest.model import (
 from node.manifest.payload import spec_bytes, spec_to_payload
 
 __all__ = [
-    "GLOBAL", "MAX_PAYLOAD_BYTES", "MAX_SERVICES", "MAX_TEXT_BYTES", "REPLICATED", "Canary", "Constraint", "Deploy",
+    "GLOBAL", "LABEL_KEY", "MAX_PAYLOAD_BYTES", "MAX_SERVICES", "MAX_TEXT_BYTES", "REPLICATED", "Canary", "Constraint",
+    "Deploy",
     "Exec", "Healthcheck", "HttpGet", "Manifest", "ManifestError", "ManifestWarning", "Placement", "Port", "Probe",
     "ResourceSet", "Resources", "RestartPolicy", "ServiceSpec", "ShoalSettings", "TcpSocket", "UpdateConfig",
     "describe_changes", "parse_manifest", "spec_bytes", "spec_from_payload", "spec_to_payload", "with_replicas",

@@ -38,7 +38,8 @@ from node.manifest.model import (
 )
 from node.manifest.units import format_bytes, parse_bytes, read_duration_s
 
-_LABEL_KEY = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+LABEL_KEY = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+"""What a label key may be, wherever a label is named (spread, constraints, `shoal node label`)."""
 _CPUS = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,20})?")  # as repr(float) writes them, up to 17 digits
 _ATTRIBUTES = "node.id, node.name, node.labels.<key>"
 
@@ -112,7 +113,7 @@ def _spread(value: object, field: str, notes: Notes) -> str:
 
 
 def _label_key(key: str, field: str) -> str:
-    return as_str(key, field, max_chars=MAX_LABEL_CHARS, pattern=_LABEL_KEY,
+    return as_str(key, field, max_chars=MAX_LABEL_CHARS, pattern=LABEL_KEY,
                   what="a label key (letters, digits, '.', '-', '_')")
 
 
