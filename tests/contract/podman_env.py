@@ -19,11 +19,11 @@ import signal
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.lab.wait import poll_until
 from node.runtime.service import ensure_service
 
 IMAGE = "localhost/shoal-contract:1"
@@ -203,16 +203,15 @@ http:
 
 
 def _await_registry(penv: PodmanEnv, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
     url = f"http://{penv.registry}/v2/"
-    while True:
+
+    def answers() -> bool:
         done = subprocess.run([*penv.nsenter, "curl", "-sf", "-m", "1", url], capture_output=True, check=False)
-        if done.returncode == 0:
-            return
-        if time.monotonic() >= deadline:
-            log = (penv.root / "registry" / "registry.log").read_text(errors="replace")[-500:]
-            raise AssertionError(f"registry on {url} not answering after {timeout_s} s: {log}")
-        time.sleep(0.05)
+        return done.returncode == 0
+
+    if not poll_until(answers, timeout_s, interval_s=0.05):
+        log = (penv.root / "registry" / "registry.log").read_text(errors="replace")[-500:]
+        raise AssertionError(f"registry on {url} not answering after {timeout_s} s: {log}")
 
 
 def _teardown(penv: PodmanEnv, pids: list[int]) -> None:
@@ -238,18 +237,18 @@ def _stop(pid: int) -> None:
     """SIGTERM, wait (it is our child: waitpid both waits and reaps), SIGKILL after SERVICE_STOP_S."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + SERVICE_STOP_S
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if done == pid:
-            return
-        time.sleep(0.05)
+    if poll_until(lambda: _reaped(pid), SERVICE_STOP_S, interval_s=0.05):
+        return
     with contextlib.suppress(ProcessLookupError, ChildProcessError):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # already reaped (or not ours): gone either way
+        return True
 
 
 def _kill_netns_leftovers(netns: str) -> None:

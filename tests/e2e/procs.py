@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.lab.wait import poll_until
+
 
 def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 (the agent binds both)."""
@@ -40,10 +42,8 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str | Callable
     """Poll `condition` until it holds; returns the seconds it took, fails the test at the deadline saying
     `what` it waited for (a callable is asked then, so it can describe the state it found)."""
     start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
-        time.sleep(0.1)
+    if not poll_until(condition, timeout, interval_s=0.1):
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
     return time.monotonic() - start
 
 

@@ -18,7 +18,6 @@ import select
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 
 import node
+from node.lab.wait import poll_until
 
 pytestmark = [
     pytest.mark.root,
@@ -178,11 +178,10 @@ def tear_down(topo: Topology) -> None:
             topo.echo.stdout.close()
     for role in ("ca", "cb", "ha", "hb", "sw"):  # deleting a namespace deletes the links in it
         subprocess.run(["ip", "netns", "del", topo.ns(role)], capture_output=True, timeout=STEP_TIMEOUT_S)
-    deadline = time.monotonic() + STEP_TIMEOUT_S
-    while (left := [n for n in os.listdir("/run/netns") if n.startswith(topo.prefix)]) and \
-            time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"left behind: {left}"
+    def left() -> list[str]:
+        return [n for n in os.listdir("/run/netns") if n.startswith(topo.prefix)]
+
+    assert poll_until(lambda: not left(), STEP_TIMEOUT_S, interval_s=0.1), f"left behind: {left()}"
 
 
 @pytest.fixture(scope="module")
