@@ -5,6 +5,7 @@ services), so every node computes the same placement and runs only its own slots
 - eligible nodes are members not known dead or gone, that published a status with a container runtime (so
   `--runtime none` nodes never get replicas) and are not drained; labels set by `shoal node label` override the
   agent's `--label` flags;
+- placement keeps each replica where the nodes report it (`current`), so a node change moves only what it must;
 - a slot placement moved to another node is handed over once that node reports it running (rebalancing starts
   the new replica before the old one stops).
 """
@@ -22,6 +23,7 @@ from node.placement import Assignment, NodeInfo, assign, inputs_digest
 from node.replica import SlotKey, Wanted
 
 RUNNING_STATE = "running"
+REMOVING_STATE = "removing"
 PLACEABLE = frozenset({Status.ALIVE, Status.SUSPECT})
 """A suspect member keeps its replicas: only a confirmed death (or a leave) moves them, so a slow node costs
 no churn."""
@@ -55,10 +57,23 @@ def eligible(members: Sequence[MemberState], statuses: Mapping[str, NodeStatus],
     return sorted(nodes, key=lambda n: n.id)
 
 
+def current(nodes: Sequence[NodeInfo], statuses: Mapping[str, NodeStatus]) -> dict[tuple[str, int], tuple[str, ...]]:
+    """Where each slot runs now, by the eligible nodes' own reports: placement keeps replicas there. A slot
+    being removed no longer counts; one being handed over counts on both nodes until the old copy goes."""
+    runs: dict[tuple[str, int], list[str]] = {}
+    for node in nodes:
+        status = statuses.get(node.id)
+        for r in status.replicas if status else ():
+            if r.state != REMOVING_STATE:
+                runs.setdefault((r.service, r.replica), []).append(node.id)
+    return {slot: tuple(sorted(ids)) for slot, ids in sorted(runs.items())}
+
+
 def share(me: str, nodes: Sequence[NodeInfo], services: Sequence[ServiceView],
           statuses: Mapping[str, NodeStatus]) -> Share:
     specs = [v.spec for v in services]
-    assignment = assign(nodes, specs)
+    now = current(nodes, statuses)
+    assignment = assign(nodes, specs, now)
     views = {v.name: v for v in services}
     wanted, elsewhere = [], set()
     for (service, replica), node in assignment.by_slot.items():
@@ -69,7 +84,7 @@ def share(me: str, nodes: Sequence[NodeInfo], services: Sequence[ServiceView],
             elsewhere.add(key)
     handed = {k for k in elsewhere if _runs(statuses.get(assignment.by_slot[(k.service, k.replica)]), k)}
     return Share(tuple(sorted(wanted, key=lambda w: w.key)), frozenset(elsewhere), frozenset(handed),
-                 inputs_digest(nodes, specs), assignment)
+                 inputs_digest(nodes, specs, now), assignment)
 
 
 def share_from(me: str, members: Sequence[MemberState], statuses: Mapping[str, NodeStatus],

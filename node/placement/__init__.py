@@ -8,6 +8,7 @@ docs/placement.md.
 
 from node.placement.digest import inputs_digest
 from node.placement.model import Assignment, NodeInfo, Slot
-from node.placement.place import LOAD_FACTOR, assign
+from node.placement.place import LOAD_FACTOR
+from node.placement.sticky import Current, assign
 
-__all__ = ["LOAD_FACTOR", "Assignment", "NodeInfo", "Slot", "assign", "inputs_digest"]
+__all__ = ["LOAD_FACTOR", "Assignment", "Current", "NodeInfo", "Slot", "assign", "inputs_digest"]

@@ -77,8 +77,8 @@ class _Eligibility:
 
 
 @dataclass(frozen=True, slots=True)
-class _Replicated:
-    """One replicated service during a walk: its eligible nodes and its quota over them."""
+class Replicated:
+    """One replicated service during a walk: its eligible nodes ("members") and its quota over them."""
 
     name: str
     members: tuple[int, ...]  # positions in the sorted node list
@@ -90,20 +90,41 @@ class _Replicated:
         return sorted(self.hashes.ranks(key), reverse=True)
 
 
-def assign(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Assignment:
-    """Place every replica of `services` on `nodes` (see the module docstring for the rules)."""
-    return place(nodes, services, load_factor=LOAD_FACTOR)
+@dataclass(slots=True)
+class Setup:
+    """One placement run before any replicated slot is placed: global replicas placed and counted in `load`,
+    each replicated service's quota fresh, the load cap fixed. Mutable: the walk (or sticky.py) consumes it."""
+
+    node_ids: list[str]  # sorted; `load` and every service's `members` index into it
+    load: list[int]
+    by_slot: dict[tuple[str, int], str]
+    unplaced: list[tuple[str, int]]
+    reasons: dict[str, str]
+    replicated: list[Replicated]
+    cap: int | None
+
+    def result(self) -> Assignment:
+        return Assignment(MappingProxyType(dict(sorted(self.by_slot.items()))), tuple(sorted(self.unplaced)),
+                          MappingProxyType(self.reasons))
 
 
 def place(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], *,
           load_factor: Fraction | None) -> Assignment:
-    """`assign` with another load factor, or none (no load cap): for tests and the benchmark only."""
+    """The stateless placement of every replica of `services` on `nodes` (see the module docstring for the
+    rules); load_factor None: no load cap, for tests and the benchmark only."""
+    setup = prepare(nodes, services, load_factor)
+    _walk(setup.replicated, setup.node_ids, setup.load, setup.cap, setup.by_slot)
+    return setup.result()
+
+
+def prepare(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], load_factor: Fraction | None) -> Setup:
+    """Sort the inputs, place global services, size every replicated service's quota and the load cap."""
     ordered = _by_id(nodes)
     load = [0] * len(ordered)
     by_slot: dict[tuple[str, int], str] = {}
     unplaced: list[tuple[str, int]] = []
     reasons: dict[str, str] = {}
-    walking: list[_Replicated] = []
+    walking: list[Replicated] = []
     eligibility = _Eligibility(ordered)
     for service in _by_name(services):
         group = eligibility.of(service)
@@ -115,15 +136,13 @@ def place(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], *,
         else:
             room = quota(service.name, service.deploy.replicas, group.nodes, spread_keys(service),
                          service.deploy.placement.max_replicas_per_node)
-            walking.append(_Replicated(service.name, group.positions, group.hashes, room))
+            walking.append(Replicated(service.name, group.positions, group.hashes, room))
             placeable = room.placeable
             unplaced.extend(Slot(service.name, r) for r in range(placeable, service.deploy.replicas))
         if reason := _reason(service, placeable, len(group.positions), len(ordered)):
             reasons[service.name] = reason
     cap = _load_cap(load_factor, sum(load) + sum(s.quota.placeable for s in walking), len(ordered))
-    _walk(walking, [node.id for node in ordered], load, cap, by_slot)
-    return Assignment(MappingProxyType(dict(sorted(by_slot.items()))), tuple(sorted(unplaced)),
-                      MappingProxyType(reasons))
+    return Setup([node.id for node in ordered], load, by_slot, unplaced, reasons, walking, cap)
 
 
 def _reason(service: ServiceSpec, placeable: int, eligible_nodes: int, nodes: int) -> str | None:
@@ -139,7 +158,7 @@ def _reason(service: ServiceSpec, placeable: int, eligible_nodes: int, nodes: in
            f"{eligible_nodes} eligible nodes"
 
 
-def _walk(services: list[_Replicated], node_ids: list[str], load: list[int], cap: int | None,
+def _walk(services: list[Replicated], node_ids: list[str], load: list[int], cap: int | None,
           by_slot: dict[tuple[str, int], str]) -> None:
     """Place every placeable replicated slot: (slot, node) offers are taken in descending score, across all
     services; an offer is accepted if the node has quota room and is under the cap, else the slot offers itself
@@ -170,19 +189,19 @@ def _walk(services: list[_Replicated], node_ids: list[str], load: list[int], cap
         _take(service, next(i for i in nodes if service.quota.has_room(i)), replica, node_ids, load, by_slot)
 
 
-def _accepts(service: _Replicated, i: int, load: list[int], cap: int | None) -> bool:
+def _accepts(service: Replicated, i: int, load: list[int], cap: int | None) -> bool:
     """Does member i take an offer now: room in the service's quota, and under the load cap?"""
     return service.quota.has_room(i) and (cap is None or load[service.members[i]] < cap)
 
 
-def _first_offer(n: int, service: _Replicated, replica: int) -> tuple[int, int, int, int, int]:
+def _first_offer(n: int, service: Replicated, replica: int) -> tuple[int, int, int, int, int]:
     """A slot's offer to its top node: (-rank value, key, service number, replica, depth 0 in its preferences).
     Negated, as heapq pops the smallest; the key breaks ties between slots alike on every node."""
     key = key_hash(service.name, replica)
     return -max(service.hashes.ranks(key)), key, n, replica, 0
 
 
-def _take(service: _Replicated, i: int, replica: int, node_ids: list[str], load: list[int],
+def _take(service: Replicated, i: int, replica: int, node_ids: list[str], load: list[int],
           by_slot: dict[tuple[str, int], str]) -> None:
     service.quota.take(i)
     load[service.members[i]] += 1

@@ -67,6 +67,9 @@ class Quota(Protocol):
     def take(self, i: int) -> None:
         """Node position i took one."""
 
+    def release(self, i: int) -> None:
+        """Node position i gave one up (sticky placement moves a replica): undoes a take."""
+
 
 def quota(service: str, replicas: int, nodes: Sequence[NodeInfo], spread: Sequence[str],
           max_per_node: int) -> Quota:
@@ -101,6 +104,12 @@ class EvenQuota:
             self._extra -= 1
         self._count[i] = count + 1
 
+    def release(self, i: int) -> None:
+        count = self._count[i] - 1
+        if count == self._base:
+            self._extra += 1
+        self._count[i] = count
+
 
 class SpreadQuota:
     """Ordered spread: a tree of label-value groups whose shares are fixed up front, an EvenQuota per leaf."""
@@ -119,6 +128,9 @@ class SpreadQuota:
 
     def take(self, i: int) -> None:
         self._leaf_of[i].take(i)
+
+    def release(self, i: int) -> None:
+        self._leaf_of[i].release(i)
 
     def _split(self, service: str, total: int, members: list[int], nodes: Sequence[NodeInfo],
                spread: tuple[str, ...], cap: Capacity) -> None:

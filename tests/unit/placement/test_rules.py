@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.manifest.model import GLOBAL, LABEL_PREFIX, ServiceSpec
-from node.placement import NodeInfo, assign
+from node.placement import Assignment, NodeInfo, assign
 from tests.unit.placement.build import cluster, node, per_node, service
 from tests.unit.placement.strategies import clusters, services
 
@@ -35,9 +35,18 @@ def _capacity(spec: ServiceSpec, nodes: int) -> float:
     return nodes * per_node if per_node or not nodes else float("inf")
 
 
+def assert_rules(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
+    """Every rule below at once, for another module's placements (test_sticky.py)."""
+    for check in (_constraints, _max_per_node, _placed_and_unplaced, _global, _spread):
+        check(nodes, specs, placed)
+
+
 @given(clusters(), services())
 def test_constraints_are_never_violated(nodes: list[NodeInfo], specs: list[ServiceSpec]) -> None:
-    placed = assign(nodes, specs)
+    _constraints(nodes, specs, assign(nodes, specs))
+
+
+def _constraints(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
     by_id = {n.id: n for n in nodes}
     for spec in specs:
         allowed = {n.id for n in _eligible(nodes, spec)}
@@ -47,7 +56,10 @@ def test_constraints_are_never_violated(nodes: list[NodeInfo], specs: list[Servi
 
 @given(clusters(), services())
 def test_max_replicas_per_node_is_never_exceeded(nodes: list[NodeInfo], specs: list[ServiceSpec]) -> None:
-    placed = assign(nodes, specs)
+    _max_per_node(nodes, specs, assign(nodes, specs))
+
+
+def _max_per_node(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
     for spec in specs:
         if limit := spec.deploy.placement.max_replicas_per_node:
             assert max(per_node(placed, spec.name).values(), default=0) <= limit
@@ -56,7 +68,10 @@ def test_max_replicas_per_node_is_never_exceeded(nodes: list[NodeInfo], specs: l
 @given(clusters(), services())
 def test_a_replicated_service_places_what_fits_and_lists_the_rest_unplaced(nodes: list[NodeInfo],
                                                                           specs: list[ServiceSpec]) -> None:
-    placed = assign(nodes, specs)
+    _placed_and_unplaced(nodes, specs, assign(nodes, specs))
+
+
+def _placed_and_unplaced(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
     for spec in (s for s in specs if s.deploy.mode != GLOBAL):
         fits = int(min(spec.deploy.replicas, _capacity(spec, len(_eligible(nodes, spec)))))
         replicas = sorted(r for (name, r) in placed.by_slot if name == spec.name)
@@ -68,7 +83,10 @@ def test_a_replicated_service_places_what_fits_and_lists_the_rest_unplaced(nodes
 @given(clusters(), services())
 def test_a_global_service_runs_exactly_once_on_every_eligible_node(nodes: list[NodeInfo],
                                                                    specs: list[ServiceSpec]) -> None:
-    placed = assign(nodes, specs)
+    _global(nodes, specs, assign(nodes, specs))
+
+
+def _global(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
     for spec in (s for s in specs if s.deploy.mode == GLOBAL):
         counts = per_node(placed, spec.name)
         assert counts == Counter({n.id: 1 for n in _eligible(nodes, spec)})
@@ -80,7 +98,10 @@ def test_spread_groups_differ_by_at_most_one_unless_full(nodes: list[NodeInfo], 
     """At every spread level, within its parent group: label values (a missing label is a value of its own)
     hold counts within one of each other, except a group holding all its nodes can (max_replicas_per_node);
     at the last level the same holds node by node."""
-    placed = assign(nodes, specs)
+    _spread(nodes, specs, assign(nodes, specs))
+
+
+def _spread(nodes: list[NodeInfo], specs: list[ServiceSpec], placed: Assignment) -> None:
     for spec in (s for s in specs if s.deploy.mode != GLOBAL):
         counts = per_node(placed, spec.name)
         keys = spec.deploy.placement.spread
