@@ -2,8 +2,10 @@
 """Placement: balance, stability and recompute time of node.placement.assign against two baselines, in one run.
 
 Schemes (the baselines live here, not in Shoal):
-  shoal          node.placement.assign: rendezvous hashing with quotas and the 1.25x load cap
-  shoal, no cap  the same without the load cap (node.placement.place.place(load_factor=None))
+  shoal          node.placement.assign, given where the replicas run (the placement before the change): the
+                 stateless target below, kept where replicas run (node/placement/sticky.py)
+  shoal, stateless  node.placement.place: rendezvous hashing with quotas and the 1.25x load cap, no memory
+  shoal, no cap  the stateless one without the load cap (node.placement.place.place(load_factor=None))
   HRW            plain rendezvous hashing: each replica on its top-scoring node (same hashes), nothing else
   ring 100 vn    a consistent-hash ring, 100 virtual nodes a node, blake2b points; a replica on the next point
 Fixtures: 100 nodes (random ids) and 1,000 replicas as 100 services x 10, 1,000 x 1 and 1 x 1,000; 100,000
@@ -14,12 +16,14 @@ replicas as 100,000 x 1 (skipped with --quick). Figures, each over the same node
                     minimum is the replicas the lost node held: they must move, and nothing else has to, even
                     under Shoal's rules (keep every other replica and add the lost ones one at a time to the
                     node with the fewest of that service, then the lowest load: counts stay within one and
-                    loads under the new cap; tests/unit/placement/test_balance.py checks it on these mixes)
+                    loads under the new cap; tests/unit/placement/test_balance.py checks it on these mixes;
+                    sticky placement reaches it)
   join moves        the same when one of JOINS new nodes joins, over the replicas the new node holds (the
                     research/perf-anchors.md convention, K/(N+1); nothing forces a sparse service onto it)
   time              median wall time of every run of the scheme on the fixture (>= 5 runs), one process
-Then a sweep of shoal's loss moves over total replicas 700..1,300 (100 nodes, services of 10): the load cap
-ceil(1.25 x replicas / nodes) moves by one for about one node change in ten, and those changes cost more.
+Then a sweep of loss moves over total replicas 700..1,300 (100 nodes, services of 10), shoal and shoal
+stateless: the load cap ceil(1.25 x replicas / nodes) moves by one for about one node change in ten, and
+those changes cost the stateless placement more.
 
   .venv/bin/python bench/placement.py            # ~90 s on 2 cores
   .venv/bin/python bench/placement.py --quick    # without 100,000 replicas, ~55 s
@@ -45,26 +49,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from node.manifest.model import Deploy, ServiceSpec  # noqa: E402
-from node.placement import NodeInfo, assign  # noqa: E402
+from node.placement import LOAD_FACTOR, NodeInfo, assign  # noqa: E402
 from node.placement.place import place  # noqa: E402
 from node.placement.score import NodeHashes, hash64, key_hash  # noqa: E402
 
 Placement = Mapping[tuple[str, int], str]
-Scheme = Callable[[Sequence[NodeInfo], Sequence[ServiceSpec]], Placement]
+Scheme = Callable[[Sequence[NodeInfo], Sequence[ServiceSpec], Placement | None], Placement]
+"""(nodes, services, the placement before the change or None) -> placement; only shoal reads the third."""
 LOSSES = 100  # every node of the 100-node cluster, in turn
 JOINS = 20
 VNODES = 100
 
 
-def shoal(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placement:
-    return assign(nodes, services).by_slot
+def shoal(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], before: Placement | None) -> Placement:
+    current = {slot: (node_id,) for slot, node_id in before.items()} if before else None
+    return assign(nodes, services, current).by_slot
 
 
-def shoal_uncapped(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placement:
+def shoal_stateless(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], _: Placement | None) -> Placement:
+    return place(nodes, services, load_factor=LOAD_FACTOR).by_slot
+
+
+def shoal_uncapped(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], _: Placement | None) -> Placement:
     return place(nodes, services, load_factor=None).by_slot
 
 
-def hrw(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placement:
+def hrw(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], _: Placement | None) -> Placement:
     """Plain rendezvous hashing: every replica on its highest-scoring node."""
     ordered = sorted(nodes, key=lambda n: n.id)
     packed = NodeHashes([hash64(n.id) for n in ordered])
@@ -75,7 +85,7 @@ def hrw(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placement
     return placed
 
 
-def ring(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placement:
+def ring(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec], _: Placement | None) -> Placement:
     """Consistent hashing on a ring: VNODES points a node; a replica goes to the first point at or after its key."""
     points = sorted((hash64(f"{n.id}#{v}"), n.id) for n in nodes for v in range(VNODES))
     positions = [p for p, _ in points]
@@ -86,8 +96,8 @@ def ring(nodes: Sequence[NodeInfo], services: Sequence[ServiceSpec]) -> Placemen
     return placed
 
 
-SCHEMES: dict[str, Scheme] = {"shoal": shoal, "shoal, no cap": shoal_uncapped, "HRW": hrw,
-                              f"ring {VNODES} vn": ring}
+SCHEMES: dict[str, Scheme] = {"shoal": shoal, "shoal, stateless": shoal_stateless, "shoal, no cap": shoal_uncapped,
+                              "HRW": hrw, f"ring {VNODES} vn": ring}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +123,9 @@ def measure(fixture: str, name: str, scheme: Scheme, nodes: list[NodeInfo], spec
             losses: int, joins: int) -> Row:
     times: list[float] = []
 
-    def run(members: Sequence[NodeInfo]) -> Placement:
+    def run(members: Sequence[NodeInfo], previous: Placement | None = None) -> Placement:
         start = time.perf_counter()
-        placed = scheme(members, specs)
+        placed = scheme(members, specs, previous)
         times.append(time.perf_counter() - start)
         return placed
 
@@ -127,24 +137,24 @@ def measure(fixture: str, name: str, scheme: Scheme, nodes: list[NodeInfo], spec
     average = len(before) / len(nodes)
     moved = minimum = 0
     for lost in nodes[:: len(nodes) // losses][:losses]:
-        after = run([n for n in nodes if n != lost])
+        after = run([n for n in nodes if n != lost], before)
         moved += sum(1 for slot, n in before.items() if after.get(slot) != n)
         minimum += loads[index[lost.id]]
     join_moved = join_minimum = 0
     for newcomer in cluster(joins, "new"):
-        after = run([*nodes, newcomer])
+        after = run([*nodes, newcomer], before)
         join_moved += sum(1 for slot, n in before.items() if after.get(slot) != n)
         join_minimum += sum(1 for n in after.values() if n == newcomer.id)
     return Row(fixture, name, max(loads) / average, min(loads) / average, moved / max(minimum, 1),
                join_moved / max(join_minimum, 1), statistics.median(times) * 1000)
 
 
-def sweep(nodes: list[NodeInfo]) -> list[tuple[int, float]]:
-    """shoal's loss moves over the minimum, for totals 700..1,300 in services of 10 (10 losses each)."""
+def sweep(nodes: list[NodeInfo], scheme: Scheme) -> list[tuple[int, float]]:
+    """A scheme's loss moves over the minimum, for totals 700..1,300 in services of 10 (10 losses each)."""
     out = []
     for total in range(700, 1301, 50):
         specs = services([10] * (total // 10))
-        out.append((total, measure("", "", shoal, nodes, specs, 10, 0).loss))
+        out.append((total, measure("", "", scheme, nodes, specs, 10, 0).loss))
     return out
 
 
@@ -176,14 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         big = services([1] * 100_000)
         rows += [measure("100 x 100,000 (100,000 svc x 1)", name, SCHEMES[name], nodes, big, 2, 2)
-                 for name in ("shoal", "HRW", f"ring {VNODES} vn")]
+                 for name in ("shoal", "shoal, stateless", "HRW", f"ring {VNODES} vn")]
     print(header())
     print(table(rows))
-    swept = sweep(nodes)
-    ratios = [r for _, r in swept]
-    print(f"\nshoal loss moves / min over total replicas 700..1,300 step 50 (100 nodes, services of 10): median "
-          f"{statistics.median(ratios):.2f}x, mean {statistics.mean(ratios):.2f}x, max {max(ratios):.2f}x")
-    print("  " + ", ".join(f"{total}: {ratio:.2f}" for total, ratio in swept))
+    for name in ("shoal", "shoal, stateless"):
+        swept = sweep(nodes, SCHEMES[name])
+        ratios = [r for _, r in swept]
+        print(f"\n{name}: loss moves / min over total replicas 700..1,300 step 50 (100 nodes, services of 10): "
+              f"median {statistics.median(ratios):.2f}x, mean {statistics.mean(ratios):.2f}x, max {max(ratios):.2f}x")
+        print("  " + ", ".join(f"{total}: {ratio:.2f}" for total, ratio in swept))
     print(f"\n(bench ran {time.perf_counter() - started:.0f} s)")
     return 0
 
