@@ -72,9 +72,9 @@ def test_max_load_is_at_most_1_3_times_the_average(sizes: list[int]) -> None:
 
 @pytest.mark.parametrize("name", ["100 x 10", "1000 x 1", "200 x 5"])
 def test_with_the_cap_a_node_loss_moves_at_most_1_2_times_the_minimum(name: str) -> None:
-    """G7 for the target alone. Measured 1.14, 1.15 and 1.15 over 3 clusters x 10 losses; one cluster alone ranges 1.09-1.31 (the
-    bench's cluster, every node lost in turn: 1.25 and 1.21). A replica falling back from the lost node can
-    outrank, at a full node, one that ranked that node first, which then moves too (docs/placement.md,
+    """G7 for the target alone. Measured 1.14, 1.15 and 1.15 over 3 clusters x 10 losses; one cluster alone
+    ranges 1.09-1.31 (the bench's cluster, every node lost in turn: 1.25 and 1.21). A replica falling back from
+    the lost node can outrank, at a full node, one that ranked that node first, which then moves too (docs/placement.md,
     "Stability")."""
     assert _loss_ratio(MIXES[name], clusters=3) <= 1.2
 
