@@ -24,6 +24,9 @@ API_PORT = 7947
 DEFAULT_DATA = Path("/var/lib/shoal")
 RUNTIMES = ("podman", "none")
 DEFAULT_PODMAN_SOCKET = Path("/run/podman/podman.sock")  # rootful podman's standard API socket
+# The [agent] table's keys (README "Agent config file" documents each; a test holds the two together).
+AGENT_KEYS = ("data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels", "podman_socket",
+              "subnet")
 
 
 class ConfigError(ValueError):
@@ -100,8 +103,7 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
     if unknown:
         raise ConfigError(f"config file: unknown table(s) {sorted(unknown)}; allowed: [agent], [gossip]")
     agent = dict(file.get("agent", {}))
-    allowed = {"data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels", "podman_socket",
-               "subnet"}
+    allowed = set(AGENT_KEYS)
     if bad := set(agent) - allowed:
         raise ConfigError(f"config file: unknown [agent] key(s) {sorted(bad)}; allowed: {sorted(allowed)}")
     merged = {**agent, **{k: v for k, v in flags.items() if v not in (None, (), [])}}
@@ -110,7 +112,7 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
         raise ConfigError(f"runtime: {runtime!r} is not one of {', '.join(RUNTIMES)}")
     labels = merged.get("labels", ())
     pairs = tuple(parse_label(f"{k}={v}") for k, v in labels.items()) if isinstance(labels, dict) \
-        else tuple(parse_label(x) for x in labels)
+        else tuple(parse_label(x) for x in _listed(labels))
     if len(pairs) > MAX_LABELS or labels_size(pairs) > MAX_LABELS_BYTES:
         raise ConfigError(f"label: at most {MAX_LABELS} labels of {MAX_LABELS_BYTES} bytes in all, got "
                           f"{len(pairs)} of {labels_size(pairs)} bytes")
@@ -126,7 +128,7 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
         if merged.get("advertise") else None,
         api=parse_address(str(merged.get("api", api_host)), setting="api", default_port=API_PORT),
         join=tuple(parse_address(str(j), setting="join", default_port=GOSSIP_PORT)
-                   for j in merged.get("join", ())),
+                   for j in _listed(merged.get("join", ()))),
         token=merged.get("token"),
         runtime=runtime,
         podman_socket=Path(merged.get("podman_socket", DEFAULT_PODMAN_SOCKET)),
@@ -134,6 +136,11 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
         labels=tuple(sorted(dict(pairs).items())),
         gossip=_gossip(file.get("gossip", {})),
     )
+
+
+def _listed(value: Any) -> tuple[Any, ...]:
+    """A file's `join = "10.0.0.1"` or `labels = "zone=a"` means a list of one, not the string's characters."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _gossip(table: dict[str, Any]) -> GossipConfig:

@@ -3,19 +3,24 @@
 # - the host install (node/lab/host-install.sh, shipped in the package too): podman with runc and netavark,
 #   iptables, nftables, iproute2, procps, curl, docker-registry and busybox-static for the lab, and podman's
 #   machine-wide config (/etc/containers/containers.conf.d/50-shoal.conf: runc, ulimits within the hard limits);
-# - serf (for the gossip benchmark) and python3-venv;
+#   then its --check, which must find nothing left to do (the installer's own idempotence, checked on every run);
+# - serf (for the gossip benchmark), python3-venv, and for the host tests vagrant (`vagrant validate` of
+#   vagrant/Vagrantfile; no provider or box needed) and shellcheck (the install and provision scripts);
 # - a Python venv in .venv with Shoal installed from this checkout (non-editable, as an operator would install it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash node/lab/host-install.sh
+bash node/lab/host-install.sh --check || { echo "install.sh: the host install left changes pending" >&2; exit 1; }
 need=()
-for pkg in serf python3-venv; do
+for pkg in serf python3-venv vagrant shellcheck; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "install.sh: run as root to install ${need[*]}" >&2; exit 1; fi
   apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+  # No recommends: vagrant's would bring vagrant-libvirt and libvirt, which `vagrant validate` does not need.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true

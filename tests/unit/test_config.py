@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, build, load_file, parse_address
+from node.config import AGENT_KEYS, ConfigError, build, load_file, parse_address
 
 
 def test_flags_override_the_file_and_defaults_fill_the_rest(tmp_path: Path) -> None:
@@ -50,3 +50,22 @@ def test_bad_settings_are_refused_with_the_setting_named(flags: dict[str, object
     with pytest.raises(ConfigError) as info:
         build(flags, file)  # type: ignore[arg-type]
     assert needle in str(info.value)
+
+
+def test_a_single_join_address_or_label_string_in_the_file_means_a_list_of_one() -> None:
+    config = build({}, {"agent": {"join": "10.0.0.1", "labels": "zone=a"}})
+    assert config.join == (("10.0.0.1", 7946),) and config.labels == (("zone", "a"),)
+
+
+def test_the_readme_config_example_sets_every_agent_key_and_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Agent config file", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    file = tmp_path / "agent.toml"
+    file.write_text(example)
+    table = load_file(file)
+    assert set(table["agent"]) == set(AGENT_KEYS)
+    config = build({}, table)
+    assert config.join and config.token and config.labels and config.subnet
+    for key in AGENT_KEYS:  # and each is described in the list under the example
+        assert f"`{key}`" in section.split("```", 2)[2].split("\n### ", 1)[0], key
