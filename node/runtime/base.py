@@ -10,6 +10,7 @@ anything else on the host.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -91,6 +92,12 @@ class Runtime(Protocol):
 
     async def remove(self, container_id: str) -> None:
         """Remove (forcibly); removing a missing container is not an error."""
+
+    async def exec(self, container_id: str, argv: Sequence[str], timeout_s: float) -> int:
+        """Run `argv` inside the running container (no stdin, no tty, output discarded) and return its exit code;
+        a command that cannot be run is an exit code too (126 not executable, 127 not found, as a shell says).
+        TimeoutError when it has not ended within timeout_s (it may go on running inside the container: engines
+        do not kill it); RuntimeFailure(temporary=False) when the container is missing or not running."""
 
     async def ensure_network(self, name: str, subnet: str | None) -> str:
         """Create the bridge network `name` with DNS disabled and `subnet` (None: the engine picks a free one),

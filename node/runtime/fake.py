@@ -3,7 +3,8 @@
 Role: the double for unit, component and simulation tests, checked against PodmanRuntime by tests/contract.
 Tests steer it: which images are present (`images`) or pullable (`registry`), which calls fail next
 (`fail_next`), an engine that is down (`down`), containers that exit on their own (`exit`, or `exits` at start),
-containers Shoal does not own (`add_foreign`); and they read back every call in order (`calls`).
+containers Shoal does not own (`add_foreign`), what an exec in a container returns (`script_exec`, or `exec_result`
+for every container); and they read back every call in order (`calls`).
 Boundary: no I/O and no wall clock: timestamps come from the injected `clock` (epoch seconds); ids and addresses
 are counters, so two runs of the same test see the same values.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
@@ -22,6 +23,9 @@ DEFAULT_NETWORK = "podman"  # what a spec without a network joins, as in podman
 DEFAULT_SUBNET = "10.88.0.0/16"  # podman's default network
 SUBNET_POOL = "10.89.0.0/16"  # podman picks /24s from here when a network is created without a subnet
 EXIT_ON_STOP = 143  # 128 + SIGTERM: the fake's containers honour SIGTERM
+
+ExecResult = int | Exception
+"""What an exec returns: an exit code, or an exception it raises (TimeoutError() for a command that hangs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,8 @@ class FakeRuntime:
 
     def __init__(self, *, clock: Callable[[], float], images: Iterable[str] = (), registry: Iterable[str] = (),
                  default_subnet: str = DEFAULT_SUBNET, subnet_pool: str = SUBNET_POOL,
-                 exits: Callable[[ContainerSpec], int | None] | None = None) -> None:
+                 exits: Callable[[ContainerSpec], int | None] | None = None,
+                 exec_result: Callable[[ContainerSpec, tuple[str, ...], float], ExecResult] | None = None) -> None:
         self.clock = clock
         self.images: set[str] = set(images)
         self.registry: set[str] = set(registry)  # references `pull` can fetch
@@ -50,6 +55,9 @@ class FakeRuntime:
         self._specs: dict[str, ContainerSpec] = {}
         self._failures: dict[str, deque[RuntimeFailure]] = {}
         self._serial = 0
+        # (spec, argv, timeout_s) -> result of an exec with no script left; None: every command exits 0
+        self._exec_result = exec_result
+        self._exec_scripts: dict[str, deque[ExecResult]] = {}
 
     # -- test controls -----------------------------------------------------------------------------------
 
@@ -74,6 +82,12 @@ class FakeRuntime:
             id=container_id, name=name, image="docker.io/library/other:1", labels=(("owner", "someone-else"),),
             state=RUNNING if running else EXITED, exit_code=None if running else 0)
         return container_id
+
+    def script_exec(self, container_id: str, *results: ExecResult) -> None:
+        """The next execs in this container return (or raise) `results`, in order; the last one then repeats."""
+        if not results:
+            raise ValueError("script_exec needs at least one result")
+        self._exec_scripts[container_id] = deque(results)
 
     def spec_of(self, container_id: str) -> ContainerSpec:
         """What the container was run with (podman shows the same through inspect)."""
@@ -129,6 +143,25 @@ class FakeRuntime:
         self._enter("remove", container_id)
         self._containers.pop(container_id, None)
         self._specs.pop(container_id, None)
+
+    async def exec(self, container_id: str, argv: Sequence[str], timeout_s: float) -> int:
+        self._enter("exec", container_id, tuple(argv), timeout_s)
+        container = self._containers.get(container_id)
+        if container is None:
+            raise RuntimeFailure(f"exec in container {container_id}: no such container", temporary=False)
+        if container.state != RUNNING:
+            raise RuntimeFailure(f"exec in container {container_id}: it is {container.state}, not running",
+                                 temporary=False)
+        script = self._exec_scripts.get(container_id)
+        if script:
+            result = script.popleft() if len(script) > 1 else script[0]
+        elif self._exec_result is not None and container_id in self._specs:  # a foreign container has no spec
+            result = self._exec_result(self._specs[container_id], tuple(argv), timeout_s)
+        else:
+            result = 0
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def ensure_network(self, name: str, subnet: str | None) -> str:
         self._enter("ensure_network", name, subnet)

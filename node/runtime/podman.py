@@ -12,7 +12,8 @@ Ulimits, OCI runtime and storage come from the service's containers.conf (resear
 Quirks handled here (podman 4.3.1 + podman-py 5.8): list items are sparse (`.status` raises TypeError: read
 attrs); a failed pull is HTTP 200 with an `error` line (podman-py then returns an Image with id None); podman-py's
 pull always sends tlsVerify=true, which overrides `insecure = true` in registries.conf, so we call the endpoint
-ourselves without it; podman-py ignores `nano_cpus`, so CPU limits are a CFS quota over a 100 ms period.
+ourselves without it; podman-py ignores `nano_cpus`, so CPU limits are a CFS quota over a 100 ms period; podman-py's
+exec_run has no timeout and buffers all output, so exec drives libpod's exec endpoints itself.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import math
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +53,7 @@ CPU_PERIOD_US = 100_000  # the kernel's default CFS period; quota = cpus x perio
 REQUEST_TIMEOUT_S = 60.0  # one API call; the service answers list/inspect in ms, create+start in ~0.2 s here
 PULL_TIMEOUT_S = 900.0  # a large image over a slow link; the read timeout restarts with every progress line
 WORKERS = 64  # engine calls in flight at once; most of them wait (a stop waits out its timeout), few use CPU
+EXEC_READ_BYTES = 65536  # an exec's output is read in pieces of at most this and thrown away
 
 # libpod state -> protocol state; "configured"/"initialized" are created-but-never-started, "stopped" is exited
 # (podman reports it for a container stopped while its exit was being recorded).
@@ -68,6 +70,7 @@ _PERMANENT_CAUSES = ("image not known", "no such image", "network not found", "i
 _PERMANENT_PULL = ("manifest unknown", "name unknown", "not found", "unauthorized", "denied", "rejected",
                    "must be lowercase", "invalid reference format", "http response to https client")
 _NAME_TAKEN = "that name is already in use"
+_NOT_RUNNING = "container state improper"  # podman 4.3's cause for an exec in a container that is not running
 _NO_TIME = -62135596800  # Go's zero time.Time as a Unix timestamp: "never" in libpod's list
 
 
@@ -106,6 +109,15 @@ class PodmanRuntime:
 
     async def remove(self, container_id: str) -> None:
         await self._call(f"remove container {container_id}", self._remove, container_id)
+
+    async def exec(self, container_id: str, argv: Sequence[str], timeout_s: float) -> int:
+        command = " ".join(argv)[:80]
+        code = await self._call(f"exec {command!r} in container {container_id}", self._exec, container_id,
+                                tuple(argv), timeout_s)
+        if code is None:
+            raise TimeoutError(f"exec {command!r} in container {container_id[:12]}: still running after "
+                               f"{timeout_s:g} s")
+        return code
 
     async def ensure_network(self, name: str, subnet: str | None) -> str:
         return await self._call(f"ensure network {name}", self._ensure_network, name, subnet)
@@ -242,6 +254,51 @@ class PodmanRuntime:
         errors = [str(report["Err"]) for report in _json_list(response) if report.get("Err")]
         if errors:
             raise RuntimeFailure(f"remove container {container_id}: {'; '.join(errors)}", temporary=True)
+
+    def _exec(self, container_id: str, argv: tuple[str, ...], timeout_s: float) -> int | None:
+        """libpod's exec endpoints, not podman-py's exec_run: that one has no timeout (it waits for the command, up to
+        the client's 60 s) and reads the whole output into memory. podman refuses to start an exec attached to no
+        stream, so it is attached, and the output is drained in pieces until the command ends (its exit code) or
+        the deadline passes (None). A timer only raises a flag: closing the stream from another thread does not
+        wake a blocked read; the read timeout (timeout_s) does, so a silent command ends the wait too."""
+        body = {"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True, "AttachStdin": False, "Tty": False}
+        created = self._client.api.post(f"/containers/{container_id}/exec", data=json.dumps(body))
+        try:
+            created.raise_for_status()
+        except APIError as exc:
+            if exc.status_code == 404 or _NOT_RUNNING in _cause(exc):
+                raise RuntimeFailure(f"exec in container {container_id}: {_cause(exc)}", temporary=False) from exc
+            raise
+        exec_id = str(created.json()["Id"])
+        expired = threading.Event()
+        timer = threading.Timer(timeout_s, expired.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            started = self._client.api.post(f"/exec/{exec_id}/start", data=json.dumps({"Detach": False, "Tty": False}),
+                                            stream=True, timeout=(self._request_timeout_s, timeout_s))
+            started.raise_for_status()
+            self._drain(started, expired)
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            return None
+        inspected = self._client.api.get(f"/exec/{exec_id}/json")
+        inspected.raise_for_status()
+        info = inspected.json()
+        return None if info.get("Running") else int(info.get("ExitCode", -1))
+
+    @staticmethod
+    def _drain(response: Any, expired: threading.Event) -> None:
+        """Read and discard until the end of the stream or the deadline. Any error while reading (the read timeout,
+        a broken stream) also ends it: the exec session's own record, read next, says whether the command ended."""
+        try:
+            while not expired.is_set() and response.raw.read1(EXEC_READ_BYTES):
+                pass
+        except Exception:  # urllib3's ReadTimeoutError is no OSError; what matters is asked of the engine next
+            pass
+        finally:
+            response.close()
 
     def _ensure_network(self, name: str, subnet: str | None) -> str:
         asked = _parse_subnet(subnet) if subnet is not None else None

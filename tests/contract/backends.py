@@ -31,6 +31,14 @@ def exiting(code: int) -> tuple[str, ...]:
     return ("sh", "-c", f"exit {code}")
 
 
+def sleeping_for(seconds: int) -> tuple[str, ...]:
+    """A command that ends with 0 after `seconds`, printing nothing."""
+    return ("sleep", str(seconds))
+
+
+NOT_FOUND = ("/no/such/program",)  # a command the container cannot find: exit 127, as a shell says
+
+
 @dataclass(frozen=True)
 class Inspected:
     """What the engine says a container was created with."""
@@ -49,7 +57,7 @@ class FakeBackend:
 
     def __init__(self) -> None:
         self.fake = FakeRuntime(clock=time.time, images={IMAGE}, registry={PULLABLE}, default_subnet=DEFAULT_SUBNET,
-                                subnet_pool=SUBNET_POOL, exits=_fake_exit_code)
+                                subnet_pool=SUBNET_POOL, exits=_fake_exit_code, exec_result=_fake_exec_result)
         self.runtime: Runtime = self.fake
 
     def add_foreign(self, name: str) -> None:
@@ -80,6 +88,17 @@ def _fake_exit_code(spec: ContainerSpec) -> int | None:
     if len(command) == 3 and command[:2] == ("sh", "-c") and command[2].startswith("exit "):
         return int(command[2].removeprefix("exit "))
     return None
+
+
+def _fake_exec_result(spec: ContainerSpec, argv: tuple[str, ...], timeout_s: float) -> int | Exception:
+    """The fake runs no commands; it reads the ones the contract execs (exiting, sleeping_for, NOT_FOUND)."""
+    if len(argv) == 3 and argv[:2] == ("sh", "-c") and argv[2].startswith("exit "):
+        return int(argv[2].removeprefix("exit "))
+    if len(argv) == 2 and argv[0] == "sleep":
+        return TimeoutError(f"{argv} still running after {timeout_s} s") if float(argv[1]) > timeout_s else 0
+    if argv == NOT_FOUND:
+        return 127
+    raise AssertionError(f"the fake backend cannot tell what {argv} would do")
 
 
 class PodmanBackend:

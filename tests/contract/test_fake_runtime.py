@@ -94,3 +94,29 @@ def test_an_address_is_reused_only_after_its_container_stopped() -> None:
     run(fake.stop(one.id, 1.0))
     two = run(fake.run(spec("shoal.web.2.a")))
     assert two.address == one.address
+
+
+def test_script_exec_returns_its_results_in_order_then_repeats_the_last() -> None:
+    fake = FakeRuntime(clock=Clock(), images={IMAGE})
+    started = run(fake.run(spec()))
+    fake.script_exec(started.id, 0, 1, TimeoutError("hangs"), 2)
+    assert run(fake.exec(started.id, ("true",), 1.0)) == 0
+    assert run(fake.exec(started.id, ("true",), 1.0)) == 1
+    with pytest.raises(TimeoutError, match="hangs"):
+        run(fake.exec(started.id, ("true",), 1.0))
+    assert [run(fake.exec(started.id, ("true",), 1.0)) for _ in range(3)] == [2, 2, 2]
+    assert fake.calls[-1] == Call("exec", (started.id, ("true",), 1.0))
+
+
+def test_exec_without_a_script_asks_exec_result_or_exits_0() -> None:
+    asked: list[tuple[str, tuple[str, ...], float]] = []
+
+    def result(container: ContainerSpec, argv: tuple[str, ...], timeout_s: float) -> int:
+        asked.append((container.name, argv, timeout_s))
+        return 9
+
+    scripted = FakeRuntime(clock=Clock(), images={IMAGE}, exec_result=result)
+    plain = FakeRuntime(clock=Clock(), images={IMAGE})
+    assert run(scripted.exec(run(scripted.run(spec())).id, ["cat", "/ready"], 2.0)) == 9
+    assert asked == [("shoal.web.0.a", ("cat", "/ready"), 2.0)]
+    assert run(plain.exec(run(plain.run(spec())).id, ["cat", "/ready"], 2.0)) == 0

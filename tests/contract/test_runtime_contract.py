@@ -24,7 +24,16 @@ from node.runtime.base import (
     RuntimeFailure,
 )
 from node.runtime.podman import PodmanRuntime
-from tests.contract.backends import MISSING, PULLABLE, SLEEPING, Backend, PodmanBackend, exiting
+from tests.contract.backends import (
+    MISSING,
+    NOT_FOUND,
+    PULLABLE,
+    SLEEPING,
+    Backend,
+    PodmanBackend,
+    exiting,
+    sleeping_for,
+)
 from tests.contract.podman_env import IMAGE, SUBNET_POOL
 
 pytestmark = pytest.mark.timeout(90)
@@ -369,5 +378,80 @@ def test_podman_latency_of_run_and_containers(podman_backend: PodmanBackend) -> 
               f"cold {cold_s * 1000:.1f} ms, warm median {statistics.median(warm) * 1000:.1f} ms "
               f"(max {max(warm) * 1000:.1f})")
         assert statistics.median(runs) < 2.0 and statistics.median(warm) < 0.5
+
+    play(scenario)
+
+
+# -- exec (probes) ------------------------------------------------------------------------------------------------
+
+
+def test_exec_returns_the_commands_exit_code(backend: Backend) -> None:
+    async def scenario() -> None:
+        started = await backend.runtime.run(spec("shoal.web.3.x1"))
+        assert await backend.runtime.exec(started.id, exiting(0), 10.0) == 0
+        assert await backend.runtime.exec(started.id, exiting(3), 10.0) == 3
+
+    play(scenario)
+
+
+def test_exec_of_a_command_the_container_lacks_is_exit_127(backend: Backend) -> None:
+    async def scenario() -> None:
+        started = await backend.runtime.run(spec("shoal.web.3.x2"))
+        assert await backend.runtime.exec(started.id, NOT_FOUND, 10.0) == 127
+
+    play(scenario)
+
+
+def test_exec_that_outlasts_its_timeout_raises_timeout_error_soon_after(backend: Backend) -> None:
+    async def scenario() -> None:
+        started = await backend.runtime.run(spec("shoal.web.3.x3"))
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await backend.runtime.exec(started.id, sleeping_for(30), 1.0)
+        assert time.monotonic() - t0 < 5.0, "exec waited far past its timeout"
+        assert await backend.runtime.exec(started.id, sleeping_for(1), 10.0) == 0  # the container still answers
+
+    play(scenario)
+
+
+def test_exec_in_a_stopped_or_missing_container_fails_permanently(backend: Backend) -> None:
+    async def scenario() -> None:
+        started = await backend.runtime.run(spec("shoal.web.3.x4"))
+        await backend.runtime.stop(started.id, 10.0)
+        await permanent(backend.runtime.exec(started.id, exiting(0), 10.0))
+        await backend.runtime.remove(started.id)
+        failure = await permanent(backend.runtime.exec(started.id, exiting(0), 10.0))
+        assert started.id in str(failure)
+
+    play(scenario)
+
+
+@pytest.mark.podman
+def test_podman_exec_runs_inside_the_container_with_its_environment(podman_backend: PodmanBackend) -> None:
+    async def scenario() -> None:
+        runtime = podman_backend.runtime
+        started = await runtime.run(spec("shoal.web.3.y1", env=(("GREETING", "hello"),), hostname="web-5"))
+        check = ("sh", "-c", 'test "$GREETING" = hello && test "$(hostname)" = web-5')
+        assert await runtime.exec(started.id, check, 10.0) == 0
+        assert await runtime.exec(started.id, ("sh", "-c", 'test "$GREETING" = other'), 10.0) == 1
+
+    play(scenario)
+
+
+@pytest.mark.podman
+def test_podman_exec_of_a_chatty_command_still_ends_at_its_timeout(podman_backend: PodmanBackend) -> None:
+    """Output is drained and thrown away: neither a flood nor a trickle (a byte now and then, which never lets the
+    read time out) keeps exec past its deadline, and exec holds none of it in memory."""
+
+    async def scenario() -> None:
+        runtime = podman_backend.runtime
+        started = await runtime.run(spec("shoal.web.3.y2"))
+        for command in ("while true; do echo x; done", "while true; do echo x; sleep 0.2; done"):
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await runtime.exec(started.id, ("sh", "-c", command), 1.0)
+            assert time.monotonic() - t0 < 5.0, command
+        printed = await runtime.exec(started.id, ("sh", "-c", "echo hello; echo oops >&2; exit 4"), 10.0)
+        assert printed == 4
 
     play(scenario)

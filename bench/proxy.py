@@ -1,0 +1,397 @@
+"""Shoal's embedded proxy against HAProxy in TCP mode on the same 3 backends, in the same run (issue 5).
+
+Method of ../shared/research/proxy.md: a private network namespace (created and deleted here), 3 nginx-light
+backends (1 worker each; `/` a 100-byte body, `/1m` a 1 MiB file), wrk 4.1 with -t1 on CPU0, backends and the
+proxy under test on CPU1 ("the node"), interleaved repetitions, medians. Tests per config and repetition:
+  rps   keep-alive, -c64, DUR s on `/`          -> req/s, p50, p99
+  conn  `Connection: close`, -c64, DUR2 s on `/` -> new connections/s
+  big   keep-alive, -c16, DUR2 s on `/1m`       -> MiB/s
+Configs:
+  haproxy-tcp         Debian HAProxy, nbthread 1, mode tcp, balance roundrobin
+  shoal               node.proxy.Proxy in its own process on uvloop (how the agent would run a separate data plane)
+  shoal-busy-inloop   the same, plus a task in the proxy's own loop that burns BUSY_MS of CPU every BUSY_EVERY_MS
+                      (control-plane work sharing the loop: it blocks the loop while it runs)
+  shoal-busy-apart    the plain shoal process, while a separate process on the same CPU burns the same CPU
+                      (the same work in the agent's own process: the kernel preempts it)
+  shoal-asyncio       as shoal, on the stdlib loop (optional; not in the default set)
+
+Run as root:  .venv/bin/python bench/proxy.py run [--reps 3] [--dur 10] [--dur2 5] [--configs ...]
+Needs: apt-get install haproxy nginx-light wrk (iproute2, util-linux taskset, curl). Every wrk run is bounded by
+-d and `timeout`; every process started here is ended by PID and the namespace is deleted on exit.
+Also: `bench/proxy.py serve ...` is the proxy process itself (started by `run` inside the namespace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's node.proxy, not an installed copy
+
+NS = "shoalpxbench"
+WORK = Path("/tmp/shoal-proxybench")
+CLIENT_CPU, NODE_CPU = 0, 1
+BACKENDS = [("127.0.0.1", 18081), ("127.0.0.1", 18082), ("127.0.0.1", 18083)]
+URLS = {"haproxy-tcp": "http://127.0.0.1:18100", "shoal": "http://127.0.0.2:18110",
+        "shoal-busy-inloop": "http://127.0.0.2:18111", "shoal-busy-apart": "http://127.0.0.2:18110",
+        "shoal-asyncio": "http://127.0.0.2:18112", "direct": "http://127.0.0.1:18081"}
+DEFAULT_CONFIGS = ["haproxy-tcp", "shoal", "shoal-busy-inloop", "shoal-busy-apart"]
+
+
+# ------------------------------------------------------------------------------------------------ the proxy ---
+
+def serve(args: argparse.Namespace) -> None:
+    """Run one Shoal proxy until SIGTERM: listen on args.listen, round robin over args.backends."""
+    from gossip.clock import LoopClock
+    from node.proxy import Address, Endpoint, Proxy, Route
+
+    ip, port = args.listen.rsplit(":", 1)
+    endpoints = tuple(Endpoint(h, int(p)) for h, p in (b.rsplit(":", 1) for b in args.backends.split(",")))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        async with Proxy(clock=LoopClock(loop)) as proxy:
+            failed = await proxy.update({Address(ip, int(port)): Route("bench", endpoints)})
+            if failed:
+                raise SystemExit(f"cannot listen on {args.listen}")
+            busy = asyncio.create_task(burn(args.busy_ms, args.busy_every_ms, stop)) if args.busy_ms else None
+            print(f"serving {args.listen} on {type(loop).__module__}", flush=True)
+            await stop.wait()
+            if busy is not None:
+                await busy
+            print(proxy.snapshot()[0], flush=True)  # counters, for the log
+
+    if args.loop == "uvloop":
+        import uvloop
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+async def burn(busy_ms: float, every_ms: float, stop: asyncio.Event) -> None:
+    """Stand-in for control-plane work in the same loop: hold the CPU (and the loop) busy_ms every every_ms."""
+    while not stop.is_set():
+        end = time.perf_counter() + busy_ms / 1000
+        while time.perf_counter() < end:
+            pass
+        try:
+            await asyncio.wait_for(stop.wait(), (every_ms - busy_ms) / 1000)
+        except TimeoutError:
+            continue
+
+
+def burn_apart(args: argparse.Namespace) -> None:
+    """The same work as `burn`, in a process of its own (until SIGTERM)."""
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await burn(args.busy_ms, args.busy_every_ms, stop)
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------------------------- the run ---
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.results = WORK / "results"
+
+    def ns(self, *cmd: str, cpu: int | None = None) -> list[str]:
+        pinned = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        return ["ip", "netns", "exec", NS, *pinned, *cmd]
+
+    def start(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+        log = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
+        proc = subprocess.Popen(self.ns(*cmd, cpu=NODE_CPU), stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def cleanup(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+        subprocess.run(["ip", "netns", "del", NS], stderr=subprocess.DEVNULL, check=False)
+
+    def setup(self) -> None:
+        shutil.rmtree(WORK, ignore_errors=True)
+        (WORK / "www").mkdir(parents=True)
+        self.results.mkdir()
+        for path in (WORK, WORK / "www"):
+            path.chmod(0o755)
+        (WORK / "www" / "1m.bin").write_bytes(os.urandom(1 << 20))
+        (WORK / "www" / "1m.bin").chmod(0o644)
+        subprocess.run(["ip", "netns", "del", NS], stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["ip", "netns", "add", NS], check=True)
+        subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
+        body = "a" * 100
+        for i, (ip, port) in enumerate(BACKENDS, 1):
+            conf = WORK / f"backend{i}.conf"
+            conf.write_text(f"""user www-data;
+worker_processes 1;
+daemon off;
+pid {WORK}/backend{i}.pid;
+error_log {WORK}/backend{i}.err warn;
+events {{ worker_connections 8000; }}
+http {{
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000; keepalive_timeout 60s;
+  default_type text/plain;
+  server {{
+    listen {ip}:{port} backlog=4096;
+    location = / {{ return 200 "{body}"; }}
+    location = /1m {{ default_type application/octet-stream; alias {WORK}/www/1m.bin; }}
+  }}
+}}
+""")
+            self.start(f"backend{i}", ["nginx", "-e", f"{WORK}/backend{i}.err", "-p", str(WORK), "-c", str(conf)])
+        servers = "\n".join(f"  server s{i} {ip}:{port}" for i, (ip, port) in enumerate(BACKENDS, 1))
+        (WORK / "haproxy.cfg").write_text(f"""global
+  nbthread 1
+  maxconn 8000
+defaults
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  maxconn 8000
+frontend ft_tcp
+  mode tcp
+  bind 127.0.0.1:18100
+  default_backend bk_tcp
+backend bk_tcp
+  mode tcp
+  balance roundrobin
+{servers}
+""")
+        self.start("haproxy", ["haproxy", "-db", "-f", str(WORK / "haproxy.cfg")])
+        self.shoal = self.start_shoal("shoal", "127.0.0.2:18110", "uvloop")
+        if "shoal-asyncio" in self.args.configs:
+            self.start_shoal("shoal-asyncio", "127.0.0.2:18112", "asyncio")
+
+    def start_shoal(self, name: str, listen: str, loop: str, busy: bool = False) -> subprocess.Popen[bytes]:
+        backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", backends,
+               "--loop", loop]
+        if busy:
+            cmd += ["--busy-ms", str(self.args.busy_ms), "--busy-every-ms", str(self.args.busy_every_ms)]
+        return self.start(name, cmd)
+
+    def curl_size(self, url: str) -> int:
+        out = subprocess.run(self.ns("curl", "-fsS", "-m", "5", url), capture_output=True, timeout=10)
+        return len(out.stdout) if out.returncode == 0 else -1
+
+    def ready(self, config: str) -> None:
+        url = URLS[config]
+        deadline = time.monotonic() + 15
+        while self.curl_size(url + "/") != 100:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{config} not answering at {url}; logs in {WORK}")
+            time.sleep(0.2)
+        size = self.curl_size(url + "/1m")
+        if size != 1 << 20:
+            raise SystemExit(f"{config}: /1m gave {size} bytes")
+
+    def wrk(self, name: str, url: str, conns: int, dur: int, *extra: str) -> None:
+        cmd = ["timeout", str(dur + 30), *self.ns("wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency",
+                                                 "--timeout", "5s", *extra, url, cpu=CLIENT_CPU)]
+        out = subprocess.run(cmd, capture_output=True, timeout=dur + 40)
+        (self.results / f"{name}.txt").write_bytes(out.stdout + out.stderr)
+
+    def around(self, config: str) -> list[subprocess.Popen[bytes]]:
+        """Start what a config needs only while it is measured (busy work would tax the others' runs)."""
+        if config == "shoal-busy-inloop":
+            return [self.start_shoal(config, "127.0.0.2:18111", "uvloop", busy=True)]
+        if config == "shoal-busy-apart":
+            return [self.start(config, [sys.executable, str(Path(__file__).resolve()), "burn",
+                                        "--busy-ms", str(self.args.busy_ms),
+                                        "--busy-every-ms", str(self.args.busy_every_ms)])]
+        return []
+
+    def run(self) -> None:
+        a = self.args
+        for config in a.configs:
+            extra = self.around(config)
+            self.ready(config)
+            self.wrk(f"warm_{config}", URLS[config] + "/", 64, 2)
+            for proc in extra:
+                self.stop(proc)
+        loads: list[str] = []
+        meta: dict[str, object] = {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": os.uname().release, "cpus": os.cpu_count(),
+                "commit": git_commit(), "haproxy": first_line(["haproxy", "-v"]),
+                "nginx": first_line(["nginx", "-v"]), "wrk": first_line(["wrk", "-v"]),
+                "python": sys.version.split()[0], "params": vars(a), "loadavg": loads}
+        print(f"measuring {a.configs}, {a.reps} reps", file=sys.stderr)
+        for rep in range(1, a.reps + 1):
+            loads.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
+            print(f"rep {rep}/{a.reps} loadavg {loads[-1]}", file=sys.stderr)
+            for config in a.configs:
+                extra = self.around(config)
+                if extra:
+                    self.ready(config)
+                url = URLS[config]
+                self.wrk(f"{rep}_{config}_rps", url + "/", a.conns, a.dur)
+                self.wrk(f"{rep}_{config}_conn", url + "/", a.conns, a.dur2, "-H", "Connection: close")
+                self.wrk(f"{rep}_{config}_big", url + "/1m", a.conns_big, a.dur2)
+                for proc in extra:
+                    self.stop(proc)
+                r = {t: parse_wrk(self.results / f"{rep}_{config}_{t}.txt") for t in ("rps", "conn", "big")}
+                print(f"  {config}: {r['rps']['rps']} req/s  {r['conn']['rps']} conn/s  "
+                      f"{r['big']['mibps']} MiB/s", file=sys.stderr)
+        (self.results / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        report(self.results, a.configs, a.reps, meta)
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "node/proxy", "bench/proxy.py"],
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + (" + uncommitted node/proxy, bench/proxy.py" if dirty else "")
+
+
+def first_line(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
+
+
+# ---------------------------------------------------------------------------------------------- the report ---
+
+UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+UNIT_MIB = {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0}
+
+
+def parse_wrk(path: Path) -> dict[str, float | None]:
+    text = path.read_text() if path.exists() else ""
+    out: dict[str, float | None] = {"rps": None, "mibps": None, "p50": None, "p99": None, "errors": 0.0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        out["rps"] = float(m.group(1))
+    if m := re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", text):
+        out["mibps"] = float(m.group(1)) * UNIT_MIB[m.group(2)]
+    for pct in ("50", "99"):
+        if m := re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+            out["p" + pct] = float(m.group(1)) * UNIT_MS[m.group(2)]
+    errors = 0
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text):
+        errors += sum(int(x) for x in m.groups())
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
+        errors += int(m.group(1))
+    out["errors"] = float(errors)
+    return out
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def report(results: Path, configs: list[str], reps: int, meta: dict[str, object]) -> None:
+    rows: dict[str, dict[str, float | None]] = {}
+    per_run: dict[str, list[dict[str, dict[str, float | None]]]] = {}
+    for config in configs:
+        runs = [{t: parse_wrk(results / f"{rep}_{config}_{t}.txt") for t in ("rps", "conn", "big")}
+                for rep in range(1, reps + 1)]
+        per_run[config] = runs
+        rows[config] = {
+            "rps": median([r["rps"]["rps"] for r in runs]), "p50": median([r["rps"]["p50"] for r in runs]),
+            "p99": median([r["rps"]["p99"] for r in runs]), "conn": median([r["conn"]["rps"] for r in runs]),
+            "conn_p99": median([r["conn"]["p99"] for r in runs]), "mibps": median([r["big"]["mibps"] for r in runs]),
+            "errors": sum((r[t]["errors"] or 0.0) for r in runs for t in r)}
+    (results / "results.json").write_text(json.dumps({"medians": rows, "runs": per_run, "meta": meta}, indent=1))
+    ref = rows.get("haproxy-tcp", {})
+
+    def ratio(config: str, key: str) -> str:
+        a, b = rows[config][key], ref.get(key)
+        return f"{a / b:.2f}" if a and b else "n/a"
+
+    def ms(v: float | None) -> str:
+        return "n/a" if v is None else (f"{v * 1000:.0f} us" if v < 1 else f"{v:.2f} ms")
+
+    def num(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:,.0f}"
+
+    print(f"\n{meta['date']}, commit {meta['commit']}, {meta['python']}, kernel {meta['kernel']}, "
+          f"{meta['cpus']} CPUs; medians of {reps} interleaved runs\n")
+    print("| config | req/s (keep-alive, c64) | p50 | p99 | conn/s (Connection: close, c64) | conn p99 "
+          "| MiB/s (1 MiB, c16) | ratio to HAProxy (req/s; conn/s; MiB/s; p99) | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    for config in configs:
+        r = rows[config]
+        ratios = "; ".join(ratio(config, k) for k in ("rps", "conn", "mibps", "p99"))
+        print(f"| {config} | {num(r['rps'])} | {ms(r['p50'])} | {ms(r['p99'])} | {num(r['conn'])} | "
+              f"{ms(r['conn_p99'])} | {num(r['mibps'])} | {ratios} | {num(r['errors'])} |")
+    print("\nper run (req/s k; conn/s k; MiB/s):")
+    for config in configs:
+        cells = [f"{(r['rps']['rps'] or 0) / 1000:.1f}; {(r['conn']['rps'] or 0) / 1000:.2f}; "
+                 f"{r['big']['mibps'] or 0:.0f}" for r in per_run[config]]
+        print(f"  {config}: " + " | ".join(cells))
+
+
+# ------------------------------------------------------------------------------------------------------ CLI ---
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the benchmark (root)")
+    run.add_argument("--reps", type=int, default=3)
+    run.add_argument("--dur", type=int, default=10, help="keep-alive test, s")
+    run.add_argument("--dur2", type=int, default=5, help="Connection: close and 1 MiB tests, s")
+    run.add_argument("--conns", type=int, default=64)
+    run.add_argument("--conns-big", type=int, default=16)
+    run.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=sorted(URLS))
+    run.add_argument("--busy-ms", type=float, default=1.0, help="busy configs: CPU held per slice, ms")
+    run.add_argument("--busy-every-ms", type=float, default=10.0, help="busy configs: one slice per this, ms")
+    serve_p = sub.add_parser("serve", help="one proxy process (started by run)")
+    serve_p.add_argument("--listen", required=True)
+    serve_p.add_argument("--backends", required=True)
+    serve_p.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    serve_p.add_argument("--busy-ms", type=float, default=0.0)
+    serve_p.add_argument("--busy-every-ms", type=float, default=10.0)
+    burn_p = sub.add_parser("burn", help="busy work in a process of its own (started by run)")
+    burn_p.add_argument("--busy-ms", type=float, default=1.0)
+    burn_p.add_argument("--busy-every-ms", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args)
+    elif args.command == "burn":
+        burn_apart(args)
+    else:
+        if os.geteuid() != 0:
+            raise SystemExit("run as root (ip netns)")
+        missing = [tool for tool in ("haproxy", "nginx", "wrk", "curl", "taskset") if not shutil.which(tool)]
+        if missing:
+            raise SystemExit(f"missing {missing}: apt-get install haproxy nginx-light wrk curl util-linux")
+        bench = Bench(args)
+        try:
+            bench.setup()
+            bench.run()
+        finally:
+            bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()
