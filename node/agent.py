@@ -1,6 +1,7 @@
 """The agent's lifecycle: obtain an identity (init dir, saved identity, or join), run gossip and the API,
 remember peers for the next start, and leave gracefully on shutdown. With a container runtime it also runs the
-reconciler (its share of the placement, once it has rejoined) and the route keeper, and publishes its status.
+reconciler (its share of the placement, once it has rejoined), the route keeper, the probes of its replicas and
+the data plane (proxy, DNS, service addresses), and publishes its status.
 
 Built by node.main (the composition root), which hands it a clock and randomness; it owns no globals.
 """
@@ -29,6 +30,7 @@ from gossip.store import Store
 from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
+from node.dataplane import Dataplane, Inputs
 from node.desired import SERVICE_PREFIX, Unreadable, live_services, read_service
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
@@ -41,12 +43,14 @@ from node.observed import (
     needs_publish,
     status_key,
 )
+from node.probes import Change, Prober, Target, Transition
+from node.probes.prober import ProbeFn
 from node.reconcile import Reconciler, Report
 from node.reconcile import Settings as ReconcileSettings
 from node.routekeeper import Converge, RouteKeeper, peers
 from node.routes import PeerNet
 from node.runtime.base import Runtime
-from node.schedule import Share, share_from
+from node.schedule import PLACEABLE, Share, share_from
 
 log = logging.getLogger("shoal.agent")
 
@@ -125,7 +129,8 @@ def advertise_address(config: AgentConfig) -> Address:
 
 class Agent:
     def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random,
-                 runtime: Runtime | None = None, converge: Converge | None = None) -> None:
+                 runtime: Runtime | None = None, converge: Converge | None = None,
+                 dataplane: Dataplane | None = None, probe: ProbeFn | None = None) -> None:
         self.config = config
         self.identity = identity
         self._clock = clock
@@ -145,10 +150,15 @@ class Agent:
         self._joined = asyncio.Event()
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
+        dns = (config.dns_address,) if dataplane is not None else ()
         self.reconciler = Reconciler(runtime, self.share, self._publish_replicas, clock.wall,
-                                     ReconcileSettings(subnet=config.subnet),
+                                     ReconcileSettings(subnet=config.subnet, dns=dns),
                                      ready=self._settled) if runtime is not None else None
         self.routes = RouteKeeper(self._route_inputs, converge) if converge is not None and runtime else None
+        self.dataplane = dataplane if runtime is not None else None
+        self.prober = Prober(clock=clock, probe=probe, on_change=self._on_probe) \
+            if probe is not None and self.reconciler is not None else None
+        self._last_reports: tuple[Sequence[Report], str] = ((), "")
 
     @property
     def name(self) -> str:
@@ -223,6 +233,10 @@ class Agent:
                         tasks.create_task(self.reconciler.run(stop))
                     if self.routes is not None:
                         tasks.create_task(self.routes.run(stop))
+                    if self.dataplane is not None:
+                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs))
+                    if self.prober is not None:
+                        tasks.create_task(self.prober.run(stop))
                     await stop.wait()
                     rejoin.cancel()
                     persist.cancel()
@@ -277,6 +291,8 @@ class Agent:
             self.reconciler.poke()  # membership, desired state and statuses all feed placement
         if self.routes is not None and (not isinstance(event, StoreEvent) or event.key.startswith(STATUS_PREFIX)):
             self.routes.poke()
+        if self.dataplane is not None:
+            self.dataplane.poke()  # routes follow services, readiness in statuses, and membership
         if isinstance(event, StoreEvent):
             if event.winner_changed:
                 self._on_store_change(event.key, event.record)
@@ -296,9 +312,39 @@ class Agent:
                         extra={"fields": {"after_s": SETTLE_TIMEOUT_S}})
 
     def _publish_replicas(self, reports: Sequence[Report], digest: str) -> None:
+        """Publish what runs here; a running replica is ready once its readiness probe passes (or it has none)."""
+        self._last_reports = (reports, digest)
+        if self.prober is not None:
+            self.prober.update(self._targets(reports))
         subnet = self.reconciler.subnet if self.reconciler is not None else None
-        rows = tuple(_report(r) for r in reports)
+        rows = tuple(_report(r, self._ready(r)) for r in reports)
         self._publish_status(NodeStatus(self.config.runtime, rows, subnet or "", digest))
+
+    def _ready(self, report: Report) -> bool:
+        c = report.row.container
+        if not report.ready or c is None:
+            return False
+        return self.prober is None or self.prober.ready(c.id)
+
+    def _targets(self, reports: Sequence[Report]) -> list[Target]:
+        """The running replicas to probe, each with its service's current spec."""
+        specs = {v.name: v.spec for v in live_services(self.cluster.store.scan(SERVICE_PREFIX))[0]}
+        return [Target(c.id, c.address, specs[r.row.key.service]) for r in reports
+                if (c := r.row.container) is not None and r.ready and r.row.key.service in specs]
+
+    def _on_probe(self, change: Change) -> None:
+        log.info("probe " + change.transition.value, extra={"fields": {
+            "service": change.service, "container": change.container_id[:12], "probe": change.kind.value,
+            "detail": change.detail}})
+        if change.transition is Transition.RESTART_WANTED and self.reconciler is not None:
+            self.reconciler.restart(change.container_id, f"{change.kind.value} probe failed: {change.detail}")
+        self._publish_replicas(*self._last_reports)  # readiness is part of the status
+
+    def _dataplane_inputs(self) -> Inputs:
+        services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        live = [m.node for m in self.members() if m.status in PLACEABLE]
+        own = [self.cluster.core.local.addr[0], "127.0.0.1"]
+        return Inputs([v.spec for v in services], self.statuses(), live, own)
 
     def _publish_status(self, status: NodeStatus) -> None:
         own = self.cluster.store.live(status_key(self.identity.node_id))
@@ -324,11 +370,11 @@ class Agent:
                 log.warning("unreadable service spec", extra={"fields": {"error": exc}})
 
 
-def _report(report: Report) -> ReplicaReport:
+def _report(report: Report, ready: bool) -> ReplicaReport:
     row, c, ident = report.row, report.row.container, report.row.identity
     return ReplicaReport(
         service=row.key.service, replica=row.key.replica, state=row.state, container=c.id if c else "",
-        image=report.image, ready=report.ready, restarts=ident.counters.restarts if ident else 0, since=report.since,
+        image=report.image, ready=ready, restarts=ident.counters.restarts if ident else 0, since=report.since,
         version=ident.version if ident else "", generation=ident.generation if ident else 0,
         address=(c.address or "") if c else "", error=row.error)
 

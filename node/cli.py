@@ -127,6 +127,10 @@ def init(data: Path, cluster_name: str, name: str | None) -> None:
               help="Podman API socket; started if absent [/run/podman/podman.sock].")
 @click.option("--subnet", default=None, metavar="CIDR",
               help="This node's container subnet, e.g. 198.19.1.0/24 [podman picks one].")
+@click.option("--service-range", default=None, metavar="CIDR",
+              help="Service VIPs, alike on every node [198.19.0.0/24].")
+@click.option("--dns-address", default=None, metavar="IP",
+              help="The agent's DNS responder for containers, inside --service-range [198.19.0.53].")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="TOML config file ([agent], [gossip]).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))

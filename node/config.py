@@ -3,7 +3,7 @@
 Errors name the setting, the value and what is allowed, so an operator can fix a bad flag or file at once.
 File format (every key optional):
     [agent]   data, name, bind, advertise, api, join = [..], token, runtime, labels = {k = "v"},
-              podman_socket, subnet
+              podman_socket, subnet, service_range, dns_address
     [gossip]  profile = "lan" | "local", and any GossipConfig field (e.g. probe_interval_s = 1.0)
 """
 
@@ -26,7 +26,9 @@ RUNTIMES = ("podman", "none")
 DEFAULT_PODMAN_SOCKET = Path("/run/podman/podman.sock")  # rootful podman's standard API socket
 # The [agent] table's keys (README "Agent config file" documents each; a test holds the two together).
 AGENT_KEYS = ("data", "name", "bind", "advertise", "api", "join", "token", "runtime", "labels", "podman_socket",
-              "subnet")
+              "subnet", "service_range", "dns_address")
+DEFAULT_SERVICE_RANGE = "198.19.0.0/24"  # service VIPs (DESIGN §7a); a range reserved for network testing
+DEFAULT_DNS_ADDRESS = "198.19.0.53"  # the agent's DNS responder, on every node's lo, given to containers
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,8 @@ class AgentConfig:
     labels: tuple[tuple[str, str], ...] = ()
     podman_socket: Path = DEFAULT_PODMAN_SOCKET  # the agent starts `podman system service` there if absent
     subnet: str | None = None  # this node's container subnet (DESIGN §7a); None = podman picks a free one
+    service_range: str = DEFAULT_SERVICE_RANGE  # every node of a cluster must use the same one
+    dns_address: str = DEFAULT_DNS_ADDRESS  # inside service_range, alike on every node
     gossip: GossipConfig = field(default_factory=GossipConfig.lan)
 
 
@@ -133,9 +137,29 @@ def build(flags: dict[str, Any], file: dict[str, Any]) -> AgentConfig:
         runtime=runtime,
         podman_socket=Path(merged.get("podman_socket", DEFAULT_PODMAN_SOCKET)),
         subnet=parse_subnet(str(merged["subnet"])) if merged.get("subnet") else None,
+        **_service_addresses(merged),
         labels=tuple(sorted(dict(pairs).items())),
         gossip=_gossip(file.get("gossip", {})),
     )
+
+
+def _service_addresses(merged: dict[str, Any]) -> dict[str, str]:
+    """service_range (an IPv4 network, /16 to /28) and dns_address (inside it), or ConfigError naming them."""
+    text = str(merged.get("service_range") or DEFAULT_SERVICE_RANGE)
+    try:
+        net = ipaddress.IPv4Network(text, strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"service_range: {text!r} is not an IPv4 network like 198.19.0.0/24 ({exc})") from None
+    if not 16 <= net.prefixlen <= 28:
+        raise ConfigError(f"service_range: {text!r} has prefix /{net.prefixlen}; use /16 to /28")
+    dns = str(merged.get("dns_address") or DEFAULT_DNS_ADDRESS)
+    try:
+        inside = ipaddress.IPv4Address(dns) in net
+    except ValueError:
+        raise ConfigError(f"dns_address: {dns!r} is not an IPv4 address") from None
+    if not inside:
+        raise ConfigError(f"dns_address: {dns} is not inside service_range {net}; pick an address in it")
+    return {"service_range": str(net), "dns_address": dns}
 
 
 def _listed(value: Any) -> tuple[Any, ...]:

@@ -4,9 +4,11 @@ Role: the I/O shell around routes.py and netpolicy (DESIGN §7a). `converge(own_
 routes Shoal made (`ip -j route show proto 83`), applies routes.route_plan's changes, and keeps Shoal's table
 (a null binding so traffic between cluster container subnets is not masqueraded) in step with the routed
 subnets. Idempotent: with nothing to change it runs only the two read-only commands.
-Boundary: only routes with Shoal's protocol number (routes.ROUTE_PROTOCOL) and the table `inet shoal`; never
-another route, table or sysctl. Acts on the calling process's network namespace. Blocking work runs in a
-thread, so the event loop never waits on `ip` or `nft`.
+`hold_addresses(wanted, within)` keeps the service VIPs (and the DNS address) on `lo`.
+Boundary: only routes with Shoal's protocol number (routes.ROUTE_PROTOCOL), the table `inet shoal`, and /32
+addresses on `lo` inside the service range; never another route, table, address or sysctl. Acts on the
+calling process's network namespace. Blocking work runs in a thread, so the event loop never waits on `ip` or
+`nft`.
 """
 
 from __future__ import annotations
@@ -83,6 +85,49 @@ def withdraw_now() -> None:
             failures += exc.failures
         if failures:
             raise HostNetError(failures)
+
+
+async def hold_addresses(wanted: Iterable[str], within: str) -> list[str]:
+    """Make the addresses Shoal holds on `lo` (each a /32 inside `within`, the service range: the service VIPs
+    and the DNS responder's address, DESIGN §7a) exactly `wanted`. Returns the changes made, for the log;
+    HostNetError naming each command that failed (the others are still applied)."""
+    return await asyncio.to_thread(hold_addresses_now, tuple(wanted), within)
+
+
+def hold_addresses_now(wanted: Iterable[str], within: str) -> list[str]:
+    """hold_addresses(), blocking. Addresses on `lo` outside `within`, or not /32, are never touched."""
+    network = ipaddress.IPv4Network(within)
+    target = {str(ipaddress.IPv4Address(a)) for a in wanted if ipaddress.IPv4Address(a) in network}
+    with _LOCK:
+        held = parse_held(_run(("ip", "-4", "-j", "addr", "show", "dev", "lo")), network)
+        commands = [("ip", "addr", "add", f"{a}/32", "dev", "lo") for a in sorted(target - held)]
+        commands += [("ip", "addr", "del", f"{a}/32", "dev", "lo") for a in sorted(held - target)]
+        failures: list[str] = []
+        for cmd in commands:
+            try:
+                _run(cmd)
+            except HostNetError as exc:
+                failures += exc.failures
+    if failures:
+        raise HostNetError(failures)
+    return [" ".join(cmd[2:4]) for cmd in commands]
+
+
+def parse_held(text: str, network: ipaddress.IPv4Network) -> set[str]:
+    """`ip -j addr show dev lo` -> its /32 addresses inside `network`."""
+    parsed = json.loads(text) if text.strip() else []
+    if not isinstance(parsed, list):
+        raise HostNetError([f"`ip -j addr show` printed {text[:80]!r}, not a JSON array"])
+    held = set()
+    for link in parsed:
+        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
+            try:
+                address = ipaddress.IPv4Address(str(info.get("local")))
+            except ValueError:
+                continue
+            if info.get("prefixlen") == 32 and address in network:
+                held.add(str(address))
+    return held
 
 
 def observe_routes() -> frozenset[Route]:

@@ -21,6 +21,9 @@ from node import hostnet, logs
 from node.agent import Agent, AgentError, obtain_identity
 from node.cli import cli
 from node.config import AgentConfig
+from node.dataplane import Dataplane
+from node.discovery.vip import VipRange
+from node.probes import HttpProber, ProbeRunner
 from node.runtime.base import Runtime, RuntimeFailure
 from node.runtime.service import ensure_service
 
@@ -35,11 +38,17 @@ async def _main(config: AgentConfig) -> None:
     clock = LoopClock(loop)
     identity = await obtain_identity(config, clock)
     runtime = await _runtime(config)
-    converge = hostnet.converge if runtime is not None else None
-    agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(), runtime=runtime,
-                  converge=converge)
     try:
-        await agent.run(stop)
+        if runtime is None:  # a control-plane node: no containers, proxy, DNS, routes or nftables (SPEC)
+            await Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom()).run(stop)
+            return
+        dataplane = Dataplane(clock=clock, vip_range=VipRange.parse(config.service_range, [config.dns_address]),
+                              dns_address=config.dns_address, hold=hostnet.hold_addresses)
+        async with HttpProber() as http:
+            probe = ProbeRunner(exec_fn=runtime.exec, http_get=http.get).run
+            agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
+                          runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe)
+            await agent.run(stop)
     finally:
         if runtime is not None:
             await runtime.close()

@@ -20,6 +20,7 @@ from node.plan import plan as make_plan
 from node.replica import SlotKey, Wanted, container_spec
 from node.runtime.base import RUNNING, Runtime, RuntimeFailure
 from node.schedule import Share
+from node.wake import wait_any
 
 log = logging.getLogger("shoal.reconcile")
 
@@ -77,7 +78,7 @@ class Reconciler:
             timeout = self._settings.poll_s
             if wake_at is not None:
                 timeout = max(0.0, min(timeout, wake_at - self._wall()))
-            await _wait_any(self._wake, stop, timeout)
+            await wait_any(self._wake, stop, timeout)
         for task in list(self._tasks):  # actions in flight end with the agent; the engine keeps the containers
             task.cancel()
 
@@ -92,7 +93,7 @@ class Reconciler:
                 return
             except RuntimeFailure as exc:
                 log.warning("container engine not ready", extra={"fields": {"error": exc, "retry_in_s": delay}})
-                await _wait_any(self._wake, stop, delay)
+                await wait_any(self._wake, stop, delay)
                 delay = min(delay * 2, 10.0)
 
     async def reconcile_once(self) -> float | None:
@@ -117,6 +118,28 @@ class Reconciler:
             self._launch(action)
         self._publish(self._reports(plan, share, now), share.digest)
         return plan.wake_at
+
+    def restart(self, container_id: str, reason: str) -> None:
+        """Stop a container whose liveness probe failed; the next pass restarts it as its restart policy says
+        (a container that exits on its own takes the same path). Ignored while something else is under way."""
+        if container_id in self._busy:
+            return
+        self._busy[container_id] = REMOVING
+        task = asyncio.get_running_loop().create_task(self._stop_for(container_id, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stop_for(self, container_id: str, reason: str) -> None:
+        log.warning("stopping an unhealthy replica", extra={"fields": {"container": container_id[:12],
+                                                                       "reason": reason}})
+        try:
+            await self._runtime.stop(container_id, self._settings.stop_timeout_s)
+        except RuntimeFailure as exc:
+            log.warning("cannot stop an unhealthy replica", extra={"fields": {"container": container_id[:12],
+                                                                              "error": exc}})
+        finally:
+            self._busy.pop(container_id, None)
+            self.poke()
 
     # ---- actions ---------------------------------------------------------------------------------------
 
@@ -226,15 +249,6 @@ def _describe(action: Action) -> str:
         return f"start {action.wanted.key}"
     verb = "retire" if isinstance(action, Retire) else "remove"
     return f"{verb} {action.key} ({action.container.id[:12]}): {action.reason}"
-
-
-async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 __all__ = ["Reconciler", "Remove", "Report", "Settings"]

@@ -35,6 +35,7 @@ def describe_changes(old: ServiceSpec | None, new: ServiceSpec) -> str:
         ("resources", deploy_old.resources, deploy_new.resources), ("healthcheck", old.healthcheck, new.healthcheck),
         ("readiness", shoal_old.readiness, shoal_new.readiness), ("liveness", shoal_old.liveness, shoal_new.liveness),
         ("canary", shoal_old.canary, shoal_new.canary),
+        ("proxy_protocol", shoal_old.proxy_protocol or None, shoal_new.proxy_protocol or None),
     ):
         if before != after:
             parts.append(f"{label} {'added' if before is None else 'removed' if after is None else 'changed'}")

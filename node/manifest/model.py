@@ -158,6 +158,7 @@ class ShoalSettings:
     readiness: Probe | None = None
     liveness: Probe | None = None
     canary: Canary | None = None
+    proxy_protocol: bool = False  # proxied connections open with a PROXY v2 header carrying the client's address
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,8 @@ def _x_shoal(settings: ShoalSettings) -> dict[str, object]:
             body[key] = _probe(probe)
     if settings.canary is not None:
         body["canary"] = _canary(settings.canary)
+    if settings.proxy_protocol:
+        body["proxy_protocol"] = True
     return body
 
 

@@ -1,4 +1,4 @@
-"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, and a canary.
+"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, a canary, PROXY protocol.
 
 x-shoal is Shoal's own namespace, so unknown keys here are errors (no x-* escape hatch). Adding a setting is
 three small steps: a field on ShoalSettings (model.py), a row in keys.X_SHOAL, and a reader in READERS below,
@@ -13,7 +13,7 @@ from typing import Any
 
 from node.manifest.container import read_environment, read_image
 from node.manifest.errors import ManifestError, child
-from node.manifest.fields import Notes, as_args, as_int, as_number, as_port, as_str, read_object
+from node.manifest.fields import Notes, as_args, as_bool, as_int, as_number, as_port, as_str, read_object
 from node.manifest.keys import CANARY, EXEC, HTTP_GET, PROBE, TCP_SOCKET, X_SHOAL
 from node.manifest.limits import MAX_PATH_CHARS, MAX_RETRIES
 from node.manifest.model import Canary, Exec, HttpGet, Probe, ShoalSettings, TcpSocket
@@ -91,4 +91,5 @@ READERS: dict[str, Callable[[object, str, Notes], Any]] = {  # key -> reader of 
     "readiness": read_probe,
     "liveness": lambda value, field, notes: read_probe(value, field, notes, liveness=True),
     "canary": read_canary,
+    "proxy_protocol": lambda value, field, _notes: as_bool(value, field),
 }

@@ -4,6 +4,7 @@ answers them like the kernel does (tests/e2e/test_hostnet.py runs the real ones 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import subprocess
 import threading
@@ -216,3 +217,29 @@ def test_parse_routes_refuses_what_is_not_a_json_array() -> None:
 
 def test_nat_model_holds_the_given_subnets() -> None:
     assert [str(n) for n in hostnet.nat_model(["198.19.2.0/24", OWN]).cluster_subnets] == [OWN, "198.19.2.0/24"]
+
+
+LO = json.dumps([{"ifname": "lo", "addr_info": [
+    {"family": "inet", "local": "127.0.0.1", "prefixlen": 8},
+    {"family": "inet", "local": "198.19.0.10", "prefixlen": 32},
+    {"family": "inet", "local": "198.19.0.53", "prefixlen": 32},
+    {"family": "inet", "local": "10.9.9.9", "prefixlen": 32},
+]}])
+
+
+def test_held_addresses_are_the_32s_on_lo_inside_the_service_range() -> None:
+    assert hostnet.parse_held(LO, ipaddress.IPv4Network("198.19.0.0/24")) == {"198.19.0.10", "198.19.0.53"}
+
+
+def test_hold_addresses_adds_the_missing_and_removes_only_its_own_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[str, ...]] = []
+
+    def run(cmd: tuple[str, ...]) -> str:
+        ran.append(cmd)
+        return LO if cmd[:3] == ("ip", "-4", "-j") else ""
+
+    monkeypatch.setattr(hostnet, "_run", run)
+    changes = asyncio.run(hostnet.hold_addresses(["198.19.0.53", "198.19.0.11", "10.1.1.1"], "198.19.0.0/24"))
+    assert changes == ["add 198.19.0.11/32", "del 198.19.0.10/32"]
+    assert ran[1:] == [("ip", "addr", "add", "198.19.0.11/32", "dev", "lo"),
+                       ("ip", "addr", "del", "198.19.0.10/32", "dev", "lo")]

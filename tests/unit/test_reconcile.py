@@ -178,3 +178,24 @@ def test_an_action_that_ends_while_the_engine_lists_is_not_planned_again() -> No
         assert h.runtime.ops().count("run") == 1
         assert [s for _, s in await h.containers()] == ["running"]
     run(scenario())
+
+
+def test_a_replica_failing_liveness_is_stopped_and_restarted_by_its_policy() -> None:
+    async def scenario() -> None:
+        h = Harness(share_of(WEB, [0, 1]))
+        await h.settle()
+        victim = next(r.row.container for r in h.published[-1][0] if r.row.key.replica == 0)
+        assert victim is not None
+        h.reconciler.restart(victim.id, "liveness probe failed")
+        h.reconciler.restart(victim.id, "liveness probe failed")  # a second verdict while stopping: ignored
+        await h.settle()
+        assert h.runtime.ops().count("stop") == 1
+        h.clock.now += 60  # past the restart delay and any crash-loop backoff
+        await h.settle()
+        rows = {r.row.key.replica: r for r in h.published[-1][0]}
+        replacement = rows[0].row
+        assert replacement.state == "running" and replacement.container is not None
+        assert replacement.container.id != victim.id and replacement.identity is not None
+        assert replacement.identity.counters.restarts == 1
+        assert rows[1].row.identity is not None and rows[1].row.identity.counters.restarts == 0
+    run(scenario())

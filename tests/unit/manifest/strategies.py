@@ -84,4 +84,5 @@ service_bodies = st.builds(
               expose=st.lists(st.one_of(ports, ports.map(str), ports.map(lambda p: f"{p}/tcp")), max_size=3),
               networks=st.lists(names, min_size=1, max_size=3, unique=True),
               deploy=deploys, healthcheck=healthchecks,
-              **{"x-shoal": _optional(readiness=probes, liveness=probes, canary=canaries)}))
+              **{"x-shoal": _optional(readiness=probes, liveness=probes, canary=canaries,
+                                      proxy_protocol=st.booleans())}))
