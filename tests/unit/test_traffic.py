@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from node.discovery.vip import VipRange
-from node.manifest.model import Port, ServiceSpec
+from node.manifest.model import Port, ServiceSpec, ShoalSettings
 from node.observed import NodeStatus, ReplicaReport
 from node.proxy.model import Address, Endpoint
 from node.traffic import plumbing
@@ -62,3 +64,10 @@ def test_a_port_published_twice_stays_with_the_first_service_by_name() -> None:
 def test_every_node_computes_the_same_vips_whatever_the_order() -> None:
     names = [spec(n) for n in ("web", "api", "db", "cache")]
     assert plumbing(names, {}, set(), RANGE, OWN).vips == plumbing(names[::-1], {}, set(), RANGE, OWN).vips
+
+
+def test_proxy_protocol_is_asked_per_service() -> None:
+    plain = spec("plain", expose=(80,))
+    wants = replace(spec("wants", expose=(81,)), x_shoal=ShoalSettings(proxy_protocol=True))
+    out = plumbing([plain, wants], {}, set(), RANGE, OWN)
+    assert {r.service: r.proxy_protocol for r in out.table.values()} == {"plain": False, "wants": True}
