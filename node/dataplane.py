@@ -33,6 +33,7 @@ log = logging.getLogger("shoal.dataplane")
 
 DNS_PORT = 53
 RETRY_S = 5.0  # a pass that failed is tried again this soon even without a poke
+RECHECK_S = 30.0  # how often the addresses on lo are checked even when the wanted set did not change
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ class Dataplane:
         self._wake = asyncio.Event()
         self._last: Plumbing | None = None
         self._problems: tuple[str, ...] = ()
+        self._held: frozenset[str] = frozenset()  # the addresses the last successful hold made exact
+        self._held_at = -RECHECK_S
         self.proxy: Proxy | None = None
         self.dns_bound: tuple[str, int] | None = None  # where the DNS responder listens, once it does
 
@@ -86,7 +89,7 @@ class Dataplane:
             while not stop.is_set():
                 self._wake.clear()
                 ok = await self._converge(dns, proxy)
-                await wait_any(self._wake, stop, None if ok else RETRY_S)
+                await wait_any(self._wake, stop, RECHECK_S if ok else RETRY_S)
             self.proxy, self.dns_bound = None, None
 
     async def _converge(self, dns: DnsServer, proxy: Proxy) -> bool:
@@ -97,13 +100,18 @@ class Dataplane:
                 log.warning("service not fully served", extra={"fields": {"problem": problem}})
             self._problems = wanted.problems
         ok = True
-        try:
-            changes = await self._hold(self._addresses(wanted), str(self._range.network))
-            if changes:
-                log.info("service addresses changed", extra={"fields": {"changes": changes}})
-        except Exception as exc:  # hold's failures name their commands; the rest still converges, retried later
-            log.warning("cannot hold service addresses", extra={"fields": {"error": exc}})
-            ok = False
+        addresses = frozenset(self._addresses(wanted))
+        # Statuses change every few seconds somewhere in a cluster; VIPs only with services. Run `ip` when the
+        # set changed, and every RECHECK_S anyway (an operator may have removed one by hand).
+        if addresses != self._held or self._clock.now() - self._held_at >= RECHECK_S:
+            try:
+                changes = await self._hold(addresses, str(self._range.network))
+                self._held, self._held_at = addresses, self._clock.now()
+                if changes:
+                    log.info("service addresses changed", extra={"fields": {"changes": changes}})
+            except Exception as exc:  # hold's failures name their commands; the rest still converges, retried
+                log.warning("cannot hold service addresses", extra={"fields": {"error": exc}})
+                ok = False
         for rejected in dns.update(wanted.vips):
             log.warning("DNS name not served", extra={"fields": {"entry": rejected}})
         await proxy.update(wanted.table)
@@ -119,7 +127,9 @@ class Dataplane:
             given = self._inputs()
             wanted = plumbing(given.services, given.statuses, given.live, self._range, given.own_ips)
             try:
-                await self._hold(self._addresses(wanted), str(self._range.network))
+                addresses = frozenset(self._addresses(wanted))
+                await self._hold(addresses, str(self._range.network))
+                self._held, self._held_at = addresses, self._clock.now()
                 return
             except Exception as exc:  # hold's failures name their commands
                 log.warning("cannot hold the DNS address", extra={"fields": {"error": exc, "retry_in_s": RETRY_S}})
