@@ -5,5 +5,6 @@ Layout: plan.py, podmanconf.py, registry.py, demo_image.py, power.py and readine
 state.py (lab dir), netns.py (`ip`), procs.py (processes), hostpodman.py (each host's podman),
 registryd.py (registry and demo images), install.py (tools, host-install.sh) and agents.py (agents,
 HTTP polls) act; lifecycle.py sequences operations; node/cli.py's `lab_group` is the command line.
-Package data: host-install.sh. Nothing here reads the repository checkout at run time.
+Package data: host-install.sh and shoal-agent.service (the host installer and the agent's systemd unit).
+Nothing here reads the repository checkout at run time.
 """
