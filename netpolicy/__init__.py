@@ -1,5 +1,8 @@
-"""Network policy for one host: a model of the rules Shoal wants, rendered to an nftables script that replaces
-Shoal's own table atomically (render.py, pure), applied by apply.py (the only module that runs `nft`).
-Today the model holds the cluster's container subnets (a null binding so traffic between them keeps its source,
-DESIGN §7a); the network-policy issue adds filter rules to the same table. Imports neither node nor gossip.
+"""Network policy for one host: policies in, an nftables table and an admission gate out (DESIGN §7a).
+
+policy.py (each service's networks, allow rules, endpoint ports, ingress allow-list) -> compile.py
+(+ endpoints from observed state, member addresses, container subnets -> model.Ruleset; pure) -> render.py
+(Ruleset -> the script replacing Shoal's table `inet shoal` atomically; pure, golden-file tested) -> apply.py
+(the only module that runs `nft`). gate.py answers the proxy's per-connection question from the same Ruleset.
+Imports neither node nor gossip.
 """

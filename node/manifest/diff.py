@@ -36,6 +36,8 @@ def describe_changes(old: ServiceSpec | None, new: ServiceSpec) -> str:
         ("readiness", shoal_old.readiness, shoal_new.readiness), ("liveness", shoal_old.liveness, shoal_new.liveness),
         ("canary", shoal_old.canary, shoal_new.canary),
         ("proxy_protocol", shoal_old.proxy_protocol or None, shoal_new.proxy_protocol or None),
+        ("allow", shoal_old.allow or None, shoal_new.allow or None),
+        ("ingress", shoal_old.ingress, shoal_new.ingress),
     ):
         if before != after:
             parts.append(f"{label} {'added' if before is None else 'removed' if after is None else 'changed'}")

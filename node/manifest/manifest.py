@@ -16,7 +16,8 @@ from node.manifest.keys import NETWORK, TOP
 from node.manifest.limits import MAX_NETWORKS, MAX_REPLICAS, MAX_SERVICES
 from node.manifest.load import load
 from node.manifest.model import GLOBAL, Manifest, ServiceSpec
-from node.manifest.service import NETWORK_NAME, NETWORK_RULE, read_service
+from node.manifest.names import NETWORK_NAME, NETWORK_RULE
+from node.manifest.service import read_service
 
 
 def parse_manifest(text: str | bytes) -> Manifest:
@@ -36,8 +37,8 @@ def parse_manifest(text: str | bytes) -> Manifest:
     bodies = as_mapping(top["services"], "services")
     if not 1 <= len(bodies) <= MAX_SERVICES:
         raise ManifestError("services", None, f"has {len(bodies)} services; allowed 1 to {MAX_SERVICES}")
-    specs = sorted((read_service(name, body, notes=notes, declared=networks) for name, body in bodies.items()),
-                   key=lambda spec: spec.name)
+    specs = sorted((read_service(name, body, notes=notes, declared=networks, services=bodies.keys())
+                    for name, body in bodies.items()), key=lambda spec: spec.name)
     _check_published_once(specs)
     return Manifest(services=tuple(specs), networks=tuple(sorted(networks)), warnings=tuple(notes))
 

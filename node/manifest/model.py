@@ -151,6 +151,23 @@ class Canary:
     environment: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class AllowRule:
+    """x-shoal allow: new connections from every replica of a service, from every replica on a network, or
+    from an IPv4 network, to some or all of this service's ports (beyond what its networks admit)."""
+
+    kind: str  # "service", "network" or "cidr": the one key under `from`
+    source: str  # the service or network name, or the CIDR in canonical form (an address is a /32)
+    ports: tuple[int, ...] = ()  # sorted, unique, each a target or expose port; () = every port
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    """x-shoal ingress: who may connect to the service's published ports (without it: everyone)."""
+
+    allow: tuple[str, ...] = ()  # IPv4 networks in canonical form, sorted by address; () = nobody
+
+
 @dataclass(frozen=True, slots=True)
 class ShoalSettings:
     """The service's x-shoal extension."""
@@ -159,6 +176,8 @@ class ShoalSettings:
     liveness: Probe | None = None
     canary: Canary | None = None
     proxy_protocol: bool = False  # proxied connections open with a PROXY v2 header carrying the client's address
+    allow: tuple[AllowRule, ...] = ()  # sorted, unique
+    ingress: Ingress | None = None  # None: published ports are open to everyone (SPEC's default)
 
 
 @dataclass(frozen=True, slots=True)

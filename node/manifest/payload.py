@@ -105,6 +105,11 @@ def _x_shoal(settings: ShoalSettings) -> dict[str, object]:
         body["canary"] = _canary(settings.canary)
     if settings.proxy_protocol:
         body["proxy_protocol"] = True
+    if settings.allow:
+        body["allow"] = [{"from": {rule.kind: rule.source}, **({"ports": list(rule.ports)} if rule.ports else {})}
+                         for rule in settings.allow]
+    if settings.ingress is not None:
+        body["ingress"] = {"allow": list(settings.ingress.allow)}
     return body
 
 

@@ -8,7 +8,6 @@ networks checked against the declared ones) and a payload from the network (stri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 
 from node.manifest.container import read_environment, read_image
@@ -16,30 +15,21 @@ from node.manifest.deploy import read_deploy
 from node.manifest.errors import ManifestError, child, show
 from node.manifest.fields import Notes, as_args, as_bool, as_int, as_list, as_mapping, as_port, as_str, read_object
 from node.manifest.keys import HEALTHCHECK, PORT, SERVICE, SERVICE_NETWORK
-from node.manifest.limits import (
-    MAX_NAME_CHARS,
-    MAX_NETWORKS,
-    MAX_PAYLOAD_BYTES,
-    MAX_PORTS,
-    MAX_RETRIES,
-)
+from node.manifest.limits import MAX_NAME_CHARS, MAX_NETWORKS, MAX_PAYLOAD_BYTES, MAX_PORTS, MAX_RETRIES
 from node.manifest.model import Healthcheck, Port, ServiceSpec
+from node.manifest.names import NAME, NAME_RULE, NETWORK_NAME, NETWORK_RULE
 from node.manifest.payload import spec_bytes
+from node.manifest.policy import Facts
 from node.manifest.units import read_duration_s
 from node.manifest.xshoal import read_x_shoal
 
-# Service names become DNS names (RFC 1035 labels, lowercase); network names also allow '_' (Compose's habit).
-NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
-NETWORK_NAME = re.compile(r"[a-z](?:[a-z0-9_-]{0,61}[a-z0-9])?")
-NAME_RULE = f"a DNS label: lowercase letters, digits and '-', 1 to {MAX_NAME_CHARS} characters, starting with a " \
-            "letter and not ending with '-'"
-NETWORK_RULE = f"lowercase letters, digits, '-' and '_', 1 to {MAX_NAME_CHARS} characters, starting with a letter " \
-               "and ending with a letter or digit"
 _TEST_KINDS = ("CMD", "CMD-SHELL", "NONE")
 
 
-def read_service(name: object, body: object, *, notes: Notes, declared: Collection[str] | None) -> ServiceSpec:
-    """A service body -> spec. declared: the top-level network names (None: any well-formed name)."""
+def read_service(name: object, body: object, *, notes: Notes, declared: Collection[str] | None,
+                 services: Collection[str] | None = None) -> ServiceSpec:
+    """A service body -> spec. declared: the top-level network names (None: any well-formed name); services:
+    the manifest's service names, which x-shoal allow rules are checked against (None: not checked)."""
     field = child("services", str(name))
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ManifestError(field, name, f"service name {show(name)} is not {NAME_RULE}")
@@ -47,17 +37,21 @@ def read_service(name: object, body: object, *, notes: Notes, declared: Collecti
     if "image" not in keys:
         raise ManifestError(child(field, "image"), None, "is required, e.g. image: 198.18.0.1:5000/app:1")
     at = {key: child(field, key) for key in SERVICE.supported}
+    ports = read_ports(keys.get("ports", []), at["ports"], notes)
+    expose = read_expose(keys.get("expose", []), at["expose"])
+    facts = Facts(ports=frozenset({p.target for p in ports} | set(expose)), published=bool(ports),
+                  declared=declared, services=services)
     spec = ServiceSpec(
         name=name,
         image=read_image(keys["image"], at["image"]),
         command=as_args(keys["command"], at["command"]) if "command" in keys else None,
         environment=read_environment(keys.get("environment", {}), at["environment"]),
-        ports=read_ports(keys.get("ports", []), at["ports"], notes),
-        expose=read_expose(keys.get("expose", []), at["expose"]),
+        ports=ports,
+        expose=expose,
         networks=read_networks(keys.get("networks", ["default"]), at["networks"], notes, declared),
         deploy=read_deploy(keys.get("deploy"), at["deploy"], notes),
         healthcheck=read_healthcheck(keys["healthcheck"], at["healthcheck"], notes) if "healthcheck" in keys else None,
-        x_shoal=read_x_shoal(keys.get("x-shoal"), at["x-shoal"], notes),
+        x_shoal=read_x_shoal(keys.get("x-shoal"), at["x-shoal"], notes, facts),
     )
     size = len(spec_bytes(spec))
     if size > MAX_PAYLOAD_BYTES:

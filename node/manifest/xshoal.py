@@ -1,8 +1,11 @@
-"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, a canary, PROXY protocol.
+"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, a canary, PROXY protocol,
+network policy (allow rules and an ingress allow-list, read by policy.py).
 
 x-shoal is Shoal's own namespace, so unknown keys here are errors (no x-* escape hatch). Adding a setting is
 three small steps: a field on ShoalSettings (model.py), a row in keys.X_SHOAL, and a reader in READERS below,
-keyed by the same name. Probe defaults are Kubernetes' (period 10s, timeout 1s, failure 3, success 1).
+keyed by the same name. A reader gets the value, its field path, the warnings list and the Facts of the rest of
+the service (its ports, the declared networks) for settings that refer to them.
+Probe defaults are Kubernetes' (period 10s, timeout 1s, failure 3, success 1).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from node.manifest.fields import Notes, as_args, as_bool, as_int, as_number, as_
 from node.manifest.keys import CANARY, EXEC, HTTP_GET, PROBE, TCP_SOCKET, X_SHOAL
 from node.manifest.limits import MAX_PATH_CHARS, MAX_RETRIES
 from node.manifest.model import Canary, Exec, HttpGet, Probe, ShoalSettings, TcpSocket
+from node.manifest.policy import Facts, read_allow, read_ingress
 from node.manifest.units import read_duration_s
 
 _PATH = re.compile(r"/[\x21-\x7e]*")  # an absolute path of visible ASCII: it goes into a request line as is
@@ -24,9 +28,10 @@ _ACTIONS = ("http_get", "tcp_socket", "exec")
 MIN_PERIOD_MS = 100  # probing faster than 10/s is load, not information
 
 
-def read_x_shoal(value: object, field: str, notes: Notes) -> ShoalSettings:
+def read_x_shoal(value: object, field: str, notes: Notes, facts: Facts | None = None) -> ShoalSettings:
     keys = read_object(value, field, X_SHOAL, notes, null_ok=True)  # absent, or `x-shoal:` (an x-* may be null)
-    return ShoalSettings(**{key: READERS[key](item, child(field, key), notes) for key, item in keys.items()})
+    facts = facts or Facts()
+    return ShoalSettings(**{key: READERS[key](item, child(field, key), notes, facts) for key, item in keys.items()})
 
 
 def read_probe(value: object, field: str, notes: Notes, *, liveness: bool = False) -> Probe:
@@ -87,9 +92,11 @@ def read_canary(value: object, field: str, notes: Notes) -> Canary:
     )
 
 
-READERS: dict[str, Callable[[object, str, Notes], Any]] = {  # key -> reader of its value
-    "readiness": read_probe,
-    "liveness": lambda value, field, notes: read_probe(value, field, notes, liveness=True),
-    "canary": read_canary,
-    "proxy_protocol": lambda value, field, _notes: as_bool(value, field),
+READERS: dict[str, Callable[[object, str, Notes, Facts], Any]] = {  # key -> reader of its value
+    "readiness": lambda value, field, notes, _facts: read_probe(value, field, notes),
+    "liveness": lambda value, field, notes, _facts: read_probe(value, field, notes, liveness=True),
+    "canary": lambda value, field, notes, _facts: read_canary(value, field, notes),
+    "proxy_protocol": lambda value, field, _notes, _facts: as_bool(value, field),
+    "allow": read_allow,
+    "ingress": read_ingress,
 }

@@ -6,9 +6,12 @@ value is null.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from typing import Any
 
 from hypothesis import strategies as st
+
+from node.manifest import spec_from_payload
 
 names = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 labels = st.from_regex(r"[a-z0-9_]([a-z0-9_.-]{0,8}[a-z0-9_])?", fullmatch=True)
@@ -77,7 +80,7 @@ deploys = st.one_of(
               restart_policy=_optional(condition=st.sampled_from(["none", "on-failure", "any"]), delay=durations,
                                        max_attempts=st.integers(0, 1000), window=durations)),
     st.just({"mode": "global"}))
-service_bodies = st.builds(
+_bodies = st.builds(
     lambda image, rest: {"image": image, **rest}, images,
     _optional(command=st.one_of(args, st.sampled_from(["httpd -f -p 8080", "sh -c 'echo hi'"])),
               environment=environments, ports=port_lists,
@@ -86,3 +89,30 @@ service_bodies = st.builds(
               deploy=deploys, healthcheck=healthchecks,
               **{"x-shoal": _optional(readiness=probes, liveness=probes, canary=canaries,
                                       proxy_protocol=st.booleans())}))
+
+
+def _cidr(address: int, prefix: int, bare: bool) -> str:
+    network = IPv4Network((address, prefix), strict=False)
+    return str(network.network_address) if prefix == 32 and bare else str(network)
+
+
+cidrs = st.builds(_cidr, st.integers(0, 2**32 - 1), st.integers(0, 32), st.booleans())
+
+
+@st.composite
+def _with_policy(draw: st.DrawFn, body: dict[str, Any]) -> dict[str, Any]:
+    """x-shoal allow and ingress that fit the body: rule ports among its own, networks among its own (so a
+    manifest declaring the body's networks declares them), ingress only with a published port."""
+    spec = spec_from_payload("web", body)
+    own = sorted({p.target for p in spec.ports} | set(spec.expose))
+    source = st.one_of(names.map(lambda n: {"service": n}), cidrs.map(lambda c: {"cidr": c}),
+                       st.sampled_from(spec.networks).map(lambda n: {"network": n}))
+    ports = st.lists(st.sampled_from(own), max_size=3) if own else st.just([])
+    rule = st.builds(lambda src, p: {"from": src, **({"ports": p} if p else {})}, source, ports)
+    policy: dict[str, Any] = draw(_optional(allow=st.lists(rule, max_size=4)))
+    if spec.ports and draw(st.booleans()):
+        policy["ingress"] = {"allow": draw(st.lists(cidrs, max_size=3))}
+    return {**body, "x-shoal": {**body.get("x-shoal", {}), **policy}} if policy else body
+
+
+service_bodies = _bodies.flatmap(_with_policy)

@@ -101,6 +101,15 @@ def test_example_stack_is_compose() -> None:
     assert schema_errors(as_shown_back(manifest)) == []
 
 
+def test_documented_policy_example_is_compose() -> None:
+    match = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "policies.md").read_text(), re.DOTALL)
+    assert match is not None, "docs/policies.md has no ```yaml example"
+    manifest = parse_manifest(match.group(1))
+    assert manifest.warnings == ()
+    assert schema_errors(as_compose_validates_it(match.group(1))) == []
+    assert schema_errors(as_shown_back(manifest)) == []
+
+
 def test_documented_example_is_compose() -> None:
     text = documented_example()
     manifest = parse_manifest(text)

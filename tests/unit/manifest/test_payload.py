@@ -40,8 +40,11 @@ def test_payload_is_a_manifest_service_body(name: str, body: dict[str, Any]) -> 
     """Shown back to a user, the payload deploys as it is: the same spec, no warnings."""
     spec = spec_from_payload(name, body)
     networks: dict[str, object] = {n: {} for n in spec.networks if n != "default"}
-    manifest = parse_manifest(json.dumps({"services": {name: spec_to_payload(spec)}, "networks": networks}))
-    assert manifest.services == (spec,) and manifest.warnings == ()
+    # the services its allow rules name, deployed beside it (a missing one is a warning)
+    others = {r.source: {"image": "x"} for r in spec.x_shoal.allow if r.kind == "service" and r.source != name}
+    manifest = parse_manifest(json.dumps({"services": {name: spec_to_payload(spec), **others},
+                                          "networks": networks}))
+    assert manifest.service(name) == spec and manifest.warnings == ()
 
 
 def test_payload_is_plain_json_data() -> None:
