@@ -9,10 +9,11 @@ Built by node.main (the composition root), which hands it a clock and randomness
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gossip.clock import Clock
@@ -28,6 +29,8 @@ from gossip.replication import StoreEvent
 from gossip.snapshot import Snapshot, load_snapshot, save_snapshot
 from gossip.store import Store
 from gossip.wire import Address
+from netpolicy.compile import compile_policies
+from netpolicy.gate import Gate
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.dataplane import Dataplane, Inputs
@@ -43,12 +46,14 @@ from node.observed import (
     needs_publish,
     status_key,
 )
+from node.policies import endpoints_of, policies_of
 from node.probes import Change, Prober, Target, Transition
 from node.probes.prober import ProbeFn
+from node.proxy.model import Address as ProxyAddress
 from node.reconcile import Reconciler, Report
 from node.reconcile import Settings as ReconcileSettings
 from node.routekeeper import Converge, RouteKeeper, peers
-from node.routes import PeerNet
+from node.routekeeper import Inputs as RouteInputs
 from node.runtime.base import Runtime
 from node.schedule import PLACEABLE, Share, share_from
 
@@ -130,7 +135,8 @@ def advertise_address(config: AgentConfig) -> Address:
 class Agent:
     def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random,
                  runtime: Runtime | None = None, converge: Converge | None = None,
-                 dataplane: Dataplane | None = None, probe: ProbeFn | None = None) -> None:
+                 dataplane: Dataplane | None = None, probe: ProbeFn | None = None,
+                 counters: Callable[[], Awaitable[list[dict[str, object]]]] | None = None) -> None:
         self.config = config
         self.identity = identity
         self._clock = clock
@@ -159,10 +165,18 @@ class Agent:
         self.prober = Prober(clock=clock, probe=probe, on_change=self._on_probe) \
             if probe is not None and self.reconciler is not None else None
         self._last_reports: tuple[Sequence[Report], str] = ((), "")
+        self._gate: Gate | None = None  # the proxy's view of the network policies, once compiled
+        self._counters = counters  # hostnet.policy_counters: this host's rule counters
+        self._policy_problems: tuple[str, ...] = ()
+        self._service_range = ipaddress.ip_network(config.service_range) if dataplane is not None else None
 
     @property
     def name(self) -> str:
         return self.identity.node_name
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
 
     def members(self) -> list[MemberState]:
         return self.cluster.members()
@@ -203,9 +217,46 @@ class Agent:
     def node_settings(self) -> dict[str, NodeSettings]:
         return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.cluster.store.scan(NODE_PREFIX)}
 
-    def _route_inputs(self) -> tuple[str | None, list[PeerNet]]:
+    def _route_inputs(self) -> RouteInputs:
+        """Routes to the peers' container subnets, and Shoal's table with this host's network policies. Until
+        the agent has rejoined, its view of the cluster is its own alone: the table is then left as it is (the
+        last agent's rules keep being enforced) rather than replaced by one built from a partial view."""
         own = self.reconciler.subnet if self.reconciler is not None else None
-        return own, peers(self.identity.node_id, self.members(), self.statuses())
+        statuses, members = self.statuses(), self.members()
+        found = peers(self.identity.node_id, members, statuses)
+        if own is None or not self._joined.is_set():
+            return own, found, None
+        services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        live = [m for m in members if m.status in PLACEABLE]
+        compiled = compile_policies(policies_of([v.spec for v in services]),
+                                    endpoints_of(statuses, {m.node for m in live}), own_subnet=own,
+                                    cluster_subnets=[p.subnet for p in found], members=[m.addr[0] for m in live])
+        if compiled.problems != self._policy_problems:
+            for problem in compiled.problems:
+                log.warning("network policy input left out", extra={"fields": {"problem": problem}})
+            self._policy_problems = compiled.problems
+        self._gate = Gate.of(compiled.ruleset)
+        return own, found, compiled.ruleset
+
+    async def policy_counters(self) -> list[dict[str, object]]:
+        """Packets and bytes per rule of this host's network policies (`shoal node inspect`); [] if none."""
+        if self._counters is None:
+            return []
+        try:
+            return await self._counters()
+        except Exception as exc:  # the table may be mid-replace or nft missing: the rest of inspect still answers
+            log.warning("cannot read policy counters", extra={"fields": {"error": exc}})
+            return []
+
+    def _admit(self, client_ip: str, service: str, listen: ProxyAddress) -> bool:
+        """The proxy's policy check: a VIP listener serves the service's own port, a node-address listener a
+        published one. Before the first policy is compiled (the agent is still rejoining) all are admitted."""
+        gate = self._gate
+        if gate is None:
+            return True
+        if self._service_range is not None and ipaddress.ip_address(listen.ip) in self._service_range:
+            return gate.admits(client_ip, service, listen.port)
+        return gate.admits_ingress(client_ip, service)
 
     def share(self) -> Share:
         """This node's part of the placement, from its current view (pure functions over the store)."""
@@ -234,7 +285,7 @@ class Agent:
                     if self.routes is not None:
                         tasks.create_task(self.routes.run(stop))
                     if self.dataplane is not None:
-                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs))
+                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs, self._admit))
                     if self.prober is not None:
                         tasks.create_task(self.prober.run(stop))
                     await stop.wait()
@@ -289,8 +340,8 @@ class Agent:
     def _on_event(self, event: Event) -> None:
         if self.reconciler is not None:
             self.reconciler.poke()  # membership, desired state and statuses all feed placement
-        if self.routes is not None and (not isinstance(event, StoreEvent) or event.key.startswith(STATUS_PREFIX)):
-            self.routes.poke()
+        if self.routes is not None:
+            self.routes.poke()  # routes follow members and statuses; the policies in the table, services too
         if self.dataplane is not None:
             self.dataplane.poke()  # routes follow services, readiness in statuses, and membership
         if isinstance(event, StoreEvent):

@@ -62,6 +62,12 @@ class AgentView(Protocol):
     def share(self) -> Share:
         """This node's view of the placement."""
 
+    @property
+    def node_id(self) -> str: ...
+
+    async def policy_counters(self) -> list[dict[str, object]]:
+        """This host's network-policy rule counters."""
+
 
 def member_json(m: MemberState) -> dict[str, Any]:
     """One element of `shoal members --json` and GET /v1/members (SPEC.md)."""
@@ -252,7 +258,10 @@ class NodeRoutes:
 
     async def inspect(self, request: web.Request) -> web.Response:
         member = nodes.resolve(self._agent.members(), request.match_info["node"])
-        return web.json_response(self._detail(member.node))
+        body = self._detail(member.node)
+        if member.node == self._agent.node_id:  # only this host's table can be read from here
+            body["policy_counters"] = await self._agent.policy_counters()
+        return web.json_response(body)
 
     async def label(self, request: web.Request) -> web.Response:
         member = nodes.resolve(self._agent.members(), request.match_info["node"])

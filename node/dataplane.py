@@ -25,6 +25,7 @@ from node.discovery.vip import VipRange
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus
 from node.proxy.config import ProxyConfig
+from node.proxy.listener import Admit
 from node.proxy.proxy import Proxy
 from node.traffic import Plumbing, plumbing
 from node.wake import wait_any
@@ -76,13 +77,14 @@ class Dataplane:
         """What the last pass applied (for the API and tests)."""
         return self._last
 
-    async def run(self, stop: asyncio.Event, inputs: Callable[[], Inputs]) -> None:
-        """Serve until `stop`; `inputs` reads the agent's current view each pass."""
+    async def run(self, stop: asyncio.Event, inputs: Callable[[], Inputs], admit: Admit | None = None) -> None:
+        """Serve until `stop`; `inputs` reads the agent's current view each pass; `admit` is the proxy's policy
+        check (node.proxy.listener.Admit; None admits every connection)."""
         self._inputs = inputs
         await self._hold_until_done(stop)
         forwarder = self._forwarder or Upstream(upstreams(exclude=[self._dns_address]))
         async with DnsServer(self._dns_address, self._dns_port, forwarder=forwarder) as dns, \
-                Proxy(clock=self._clock, config=self._proxy_config) as proxy:
+                Proxy(clock=self._clock, config=self._proxy_config, admit=admit) as proxy:
             self.proxy, self.dns_bound = proxy, dns.bound
             log.info("data plane up", extra={"fields": {"dns": f"{self._dns_address}:{self._dns_port}",
                                                         "service_range": str(self._range.network)}})

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from netpolicy import apply as nft
 from netpolicy.model import Ruleset
-from netpolicy.render import fingerprint, listed_fingerprint, render
+from netpolicy.render import fingerprint, listed_fingerprint, render, rule_counters
 from node.routes import ROUTE_METRIC, ROUTE_PROTOCOL, PeerNet, Route, RouteAction, RouteChange, route_plan, routing
 
 log = logging.getLogger("shoal.hostnet")
@@ -43,12 +43,13 @@ class HostNetError(Exception):
         self.failures = tuple(failures)
 
 
-async def converge(own_subnet: str | None, peers: Iterable[PeerNet]) -> list[str]:
+async def converge(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None) -> list[str]:
     """Make this host's Shoal routes and table match `peers` (the alive members other than this node that
-    advertise a subnet). Returns warnings for the agent to log: subnets refused (routes.Conflict) and routes
+    advertise a subnet) and `policy` (the whole table: the null binding and the network policies; None: the
+    null binding alone). Returns warnings for the agent to log: subnets refused (routes.Conflict) and routes
     the kernel refused (e.g. a peer not on this node's L2 segment); the next converge retries those.
     HostNetError when observing the routes or applying the table fails."""
-    return await asyncio.to_thread(converge_now, own_subnet, tuple(peers))
+    return await asyncio.to_thread(converge_now, own_subnet, tuple(peers), policy)
 
 
 async def withdraw() -> None:
@@ -56,7 +57,7 @@ async def withdraw() -> None:
     await asyncio.to_thread(withdraw_now)
 
 
-def converge_now(own_subnet: str | None, peers: Iterable[PeerNet]) -> list[str]:
+def converge_now(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None) -> list[str]:
     """converge(), blocking."""
     wanted = routing(own_subnet, peers)
     warnings = [str(conflict) for conflict in wanted.conflicts]
@@ -66,7 +67,7 @@ def converge_now(own_subnet: str | None, peers: Iterable[PeerNet]) -> list[str]:
             apply(changes)
         except HostNetError as exc:
             warnings += exc.failures
-        sync_nat(nat_model([*([own_subnet] if own_subnet else []), *(r.dst for r in wanted.routes)]))
+        sync_nat(policy or nat_model([*([own_subnet] if own_subnet else []), *(r.dst for r in wanted.routes)]))
     return warnings
 
 
@@ -128,6 +129,17 @@ def parse_held(text: str, network: ipaddress.IPv4Network) -> set[str]:
             if info.get("prefixlen") == 32 and address in network:
                 held.add(str(address))
     return held
+
+
+async def policy_counters() -> list[dict[str, object]]:
+    """The counted rules of Shoal's table on this host (what each admits or drops, packets, bytes); [] without
+    a table. Counters restart whenever the table is replaced."""
+    def read() -> list[dict[str, object]]:
+        with _nft_errors():
+            listing = nft.present()
+        return [{"chain": c.chain, "rule": c.comment, "packets": c.packets, "bytes": c.bytes}
+                for c in rule_counters(listing)]
+    return await asyncio.to_thread(read)
 
 
 def observe_routes() -> frozenset[Route]:

@@ -47,7 +47,8 @@ async def _main(config: AgentConfig) -> None:
         async with HttpProber() as http:
             probe = ProbeRunner(exec_fn=runtime.exec, http_get=http.get).run
             agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
-                          runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe)
+                          runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe,
+                          counters=hostnet.policy_counters)
             await agent.run(stop)
     finally:
         if runtime is not None:

@@ -64,7 +64,12 @@ _NODE = _obj({"name": _STR, "id": _STR, "address": _STR, "status": _STR,
                                                           "disagree see different members, labels or specs"}})
 _NODE_DETAIL = {**_NODE, "properties": {**_NODE["properties"], "agent_labels": {"type": "object"},
                                         "node_labels": {"type": "object"}, "incarnation": _INT, "subnet": _STR,
-                                        "running": {"type": "array", "items": _REPLICA}}}
+                                        "running": {"type": "array", "items": _REPLICA},
+                                        "policy_counters": {
+                                            "type": "array", "description": "only when the answering node is "
+                                            "inspected: packets and bytes per network-policy rule of its table",
+                                            "items": _obj({"chain": _STR, "rule": _STR, "packets": _INT,
+                                                           "bytes": _INT})}}}
 _NODE_NAME = {"name": "node", "in": "path", "required": True, "schema": _STR,
               "description": "node name, id, or an id prefix of at least 6 characters"}
 

@@ -1,7 +1,8 @@
 """Keeps this host's routes to every peer's container subnet (and Shoal's nft table) in step with the cluster.
 
-Role: a small level-triggered loop. Membership or status changes poke it; each pass reads the wanted peers
-(alive members other than this node that advertise a subnet) and hands them to the injected `converge`
+Role: a small level-triggered loop. Membership, status and desired-state changes poke it; each pass reads the
+wanted peers (alive members other than this node that advertise a subnet) and the network policies compiled
+for this host (netpolicy: the whole of Shoal's table), and hands them to the injected `converge`
 (node.hostnet.converge in the agent, a recorder in tests), which is idempotent. A pass also runs every
 `resync_s`, so a route someone deleted by hand comes back. Boundary: decides nothing about routes itself.
 """
@@ -13,13 +14,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from gossip.members import MemberState
+from netpolicy.model import Ruleset
 from node.observed import NodeStatus
 from node.routes import PeerNet
 from node.schedule import PLACEABLE
 
 log = logging.getLogger("shoal.routes")
 
-Converge = Callable[[str | None, Iterable[PeerNet]], Awaitable[list[str]]]
+Converge = Callable[[str | None, Iterable[PeerNet], Ruleset | None], Awaitable[list[str]]]
+Inputs = tuple[str | None, list[PeerNet], Ruleset | None]
+"""(this host's container subnet, its peers, Shoal's whole table or None for the null binding alone)."""
 
 
 def peers(me: str, members: Sequence[MemberState], statuses: dict[str, NodeStatus]) -> list[PeerNet]:
@@ -33,11 +37,11 @@ def peers(me: str, members: Sequence[MemberState], statuses: dict[str, NodeStatu
 
 
 class RouteKeeper:
-    def __init__(self, inputs: Callable[[], tuple[str | None, list[PeerNet]]], converge: Converge,
+    def __init__(self, inputs: Callable[[], Inputs], converge: Converge,
                  resync_s: float = 30.0) -> None:
         self._inputs, self._converge, self._resync_s = inputs, converge, resync_s
         self._wake = asyncio.Event()
-        self._last: tuple[str | None, list[PeerNet]] | None = None
+        self._last: Inputs | None = None
         self._warned: list[str] = []
 
     def poke(self) -> None:

@@ -26,8 +26,9 @@ from node.proxy.stats import Counters, EndpointStats, RouteStats
 
 log = logging.getLogger("shoal.proxy")
 
-Admit = Callable[[str, str], bool]
-"""admit(client_ip, service) -> whether to forward this connection (network policies decide, later)."""
+Admit = Callable[[str, str, Address], bool]
+"""admit(client_ip, service, listen address) -> whether to forward this connection (network policies decide:
+a VIP listener's port is the service's own port, a node-address listener is a published port)."""
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 IDLE_SWEEPS = 4  # sweeps run every idle_timeout_s / IDLE_SWEEPS; a client quiet for this many is closed
 
@@ -121,7 +122,7 @@ class Listener:
         assert self._admit is not None
         peer = transport.get_extra_info("peername")
         try:
-            return bool(peer) and self._admit(peer[0], service)
+            return bool(peer) and self._admit(peer[0], service, self.address)
         except Exception:  # a broken hook denies rather than crashes the accept path
             log.exception("admission hook failed; connection refused", extra={"fields": {"service": service}})
             return False

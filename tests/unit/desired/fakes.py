@@ -69,6 +69,13 @@ class FakeAgent:
     def node_settings(self) -> dict[str, NodeSettings]:
         return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.store.scan(NODE_PREFIX)}
 
+    @property
+    def node_id(self) -> str:
+        return SELF
+
+    async def policy_counters(self) -> list[dict[str, object]]:
+        return [{"chain": "to_containers", "rule": "default deny", "packets": 3, "bytes": 180}]
+
     def share(self) -> Share:
         services, _ = live_services(self.store.scan(SERVICE_PREFIX))
         return share_from(SELF, self.members(), self.statuses(), self.node_settings(), services)

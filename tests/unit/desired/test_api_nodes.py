@@ -82,3 +82,13 @@ def test_node_errors_name_the_field() -> None:
     status, body = call(agent, "POST", "/v1/nodes/n1/labels", json={"labels": "disk=ssd"})
     assert status == 400 and body["error"]["field"] == "labels"
     assert call(agent, "GET", "/v1/services/nope/replicas")[0] == 404
+
+
+def test_inspecting_this_node_shows_its_policy_counters_and_another_node_does_not() -> None:
+    agent = FakeAgent()
+    report(agent, SELF)
+    report(agent, OTHER)
+    _, mine = call(agent, "GET", "/v1/nodes/n1")
+    _, theirs = call(agent, "GET", "/v1/nodes/n2")
+    assert mine["policy_counters"] == [{"chain": "to_containers", "rule": "default deny", "packets": 3, "bytes": 180}]
+    assert "policy_counters" not in theirs

@@ -33,7 +33,7 @@ def free_port(ip: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def proxy(config: ProxyConfig | None = None, admit: Callable[[str, str], bool] | None = None) -> Proxy:
+def proxy(config: ProxyConfig | None = None, admit: Callable[[str, str, Address], bool] | None = None) -> Proxy:
     return Proxy(clock=LoopClock(asyncio.get_running_loop()), config=config, admit=admit)
 
 

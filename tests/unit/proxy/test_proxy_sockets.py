@@ -239,9 +239,11 @@ def test_the_admission_hook_sees_client_and_service_and_can_refuse(loop: str) ->
         async with serving("a") as [a]:
             web, db = vip(), Address("127.0.0.2", free_port("127.0.0.2"))
             asked: list[tuple[str, str]] = []
+            listens: set[Address] = set()
 
-            def admit(client_ip: str, service: str) -> bool:
+            def admit(client_ip: str, service: str, listen: Address) -> bool:
                 asked.append((client_ip, service))
+                listens.add(listen)
                 if service == "broken":
                     raise RuntimeError("policy engine down")
                 return service == "web"
@@ -253,6 +255,7 @@ def test_the_admission_hook_sees_client_and_service_and_can_refuse(loop: str) ->
                 await p.update({web: Route("broken", (a.endpoint(),)), db: Route("db", (a.endpoint(),))})
                 assert await closed_at_once(web)  # a failing hook refuses, and the proxy keeps serving
                 assert asked == [("127.0.0.1", "web"), ("127.0.0.1", "db"), ("127.0.0.1", "broken")]
+                assert listens == {web, db}  # the hook learns which listener: a VIP port, or a published one
                 assert (stats_of(p, db).denied, stats_of(p, web).denied) == (1, 1)
                 assert a.connections == 1
     run(loop, scenario)
