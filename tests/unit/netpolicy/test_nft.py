@@ -17,11 +17,11 @@ import pytest
 import netpolicy
 from netpolicy.render import RuleCounter, render, rule_counters
 from tests.unit.netpolicy.cases import CASES, THREE_TIER, ruleset, service
+from tests.unit.netpolicy.golden import GOLDEN
 from tests.unit.netpolicy.netns import needs_root_nft, private_netns, run_in
 
 pytestmark = [pytest.mark.root, needs_root_nft]
 
-GOLDEN = Path(__file__).parent / "golden"
 CODE_ROOT = str(Path(netpolicy.__file__).resolve().parents[1])
 
 

@@ -5,24 +5,17 @@ the diff; test_nft.py has nft itself parse each of them."""
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 import pytest
 
 from netpolicy.render import RuleCounter, fingerprint, render, rule_counters
 from tests.unit.netpolicy.cases import CASES, WEB_API, ruleset, service
-
-GOLDEN = Path(__file__).parent / "golden"
+from tests.unit.netpolicy.golden import check_golden
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden_file(name: str) -> None:
-    path = GOLDEN / f"{name}.nft"
-    text = render(CASES[name])
-    if os.environ.get("SHOAL_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text(), f"render changed {path.name}; SHOAL_UPDATE_GOLDEN=1 rewrites it"
+    check_golden(name, render(CASES[name]))
 
 
 def test_every_policy_script_replaces_only_shoals_table_and_never_flushes() -> None:

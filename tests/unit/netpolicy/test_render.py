@@ -7,16 +7,14 @@ private network namespace).
 
 from __future__ import annotations
 
-import os
 from ipaddress import IPv4Network
-from pathlib import Path
 
 import pytest
 
 from netpolicy.model import Ruleset
 from netpolicy.render import fingerprint, listed_fingerprint, render
+from tests.unit.netpolicy.golden import check_golden
 
-GOLDEN = Path(__file__).parent / "golden"
 CASES = {
     "empty": Ruleset.of(),
     "one_subnet": Ruleset.of(["198.19.1.0/24"]),
@@ -55,11 +53,7 @@ def test_ruleset_refuses_subnets_that_are_not_canonical() -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden_file(name: str) -> None:
-    path = GOLDEN / f"{name}.nft"
-    text = render(CASES[name])
-    if os.environ.get("SHOAL_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text(), f"render changed {path.name}; SHOAL_UPDATE_GOLDEN=1 rewrites it"
+    check_golden(name, render(CASES[name]))
 
 
 def test_render_replaces_only_shoals_table_in_one_script() -> None:
