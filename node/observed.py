@@ -3,8 +3,10 @@
 Pure. Only the node itself writes its status (gossip refuses any other author) and each publish is its next
 generation, so peers compare per-node versions. A status names the node's runtime, its container subnet
 (DESIGN §7a: peers route to it), the digest of its placement inputs (so diverging views show in `shoal node
-inspect`) and the replicas it runs. Payloads from peers are untrusted: decode_status bounds and checks every
-field and answers None for anything malformed (the caller counts and drops it).
+inspect`), the replicas it runs (each with the owner's rollout verdict on it, node.rollout.watch) and the rollout
+outcomes it has seen (`marks`: a generation completed or paused, which makes that outcome durable cluster-wide
+without a coordinator). Payloads from peers are untrusted: decode_status bounds and checks every field and answers
+None for anything malformed (the caller counts and drops it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from gossip.replication import STATUS_PREFIX as STATUS_PREFIX
 
 MAX_REPLICAS_REPORTED = 400  # a 64 KiB payload holds about this many rows; the rest are summarised away
 _STATES = frozenset({"pending", "starting", "running", "exited", "failed", "removing"})
+VERDICTS = frozenset({"", "watching", "settled", "failed"})  # node.rollout.model.Verdict's values, "" = none yet
+MARK_PHASES = frozenset({"completed", "paused"})  # the rollout outcomes a node publishes (node.rollout.model.Phase)
 _TEXT = 256
 
 
@@ -36,6 +40,16 @@ class ReplicaReport:
     generation: int = 0
     address: str = ""  # container IP while running
     error: str = ""
+    verdict: str = ""  # the owner's rollout verdict on this replica: watching | settled | failed ("" = not judged)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RolloutMark:
+    """A rollout outcome this node has seen: generation `generation` of `service` completed or paused."""
+
+    service: str
+    generation: int
+    phase: str  # completed | paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +58,7 @@ class NodeStatus:
     replicas: tuple[ReplicaReport, ...] = ()
     subnet: str = ""
     digest: str = ""
+    marks: tuple[RolloutMark, ...] = ()  # sorted; at most one per service (its newest generation's outcome)
 
 
 def status_key(node_id: str) -> str:
@@ -51,9 +66,13 @@ def status_key(node_id: str) -> str:
 
 
 def _report_json(r: ReplicaReport) -> dict[str, object]:
-    return {"service": r.service, "replica": r.replica, "state": r.state, "container": r.container,
-            "image": r.image, "ready": r.ready, "restarts": r.restarts, "since": round(r.since, 3),
-            "version": r.version, "generation": r.generation, "address": r.address, "error": r.error}
+    body: dict[str, object] = {
+        "service": r.service, "replica": r.replica, "state": r.state, "container": r.container, "image": r.image,
+        "ready": r.ready, "restarts": r.restarts, "since": round(r.since, 3), "version": r.version,
+        "generation": r.generation, "address": r.address, "error": r.error}
+    if r.verdict:  # written only when set, so statuses without rollouts keep their bytes
+        body["verdict"] = r.verdict
+    return body
 
 
 def encode_status(status: NodeStatus) -> bytes:
@@ -63,6 +82,8 @@ def encode_status(status: NodeStatus) -> bytes:
         body["subnet"] = status.subnet
     if status.digest:
         body["digest"] = status.digest
+    if status.marks:
+        body["marks"] = [[m.service, m.generation, m.phase] for m in sorted(status.marks)[:MAX_REPLICAS_REPORTED]]
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -78,9 +99,10 @@ def decode_status(payload: bytes) -> NodeStatus | None:
         replicas = tuple(_report(row) for row in rows)
         subnet = _subnet(body.get("subnet", ""))
         digest = _text(body.get("digest", ""))
+        marks = _marks(body.get("marks", []))
     except (ValueError, TypeError, RecursionError):
         return None
-    return NodeStatus(body["runtime"][:_TEXT], replicas, subnet, digest)
+    return NodeStatus(body["runtime"][:_TEXT], replicas, subnet, digest, marks)
 
 
 def _report(row: object) -> ReplicaReport:
@@ -94,7 +116,26 @@ def _report(row: object) -> ReplicaReport:
         container=_text(row.get("container", "")), image=_text(row.get("image", "")),
         ready=row.get("ready") is True, restarts=_int(row.get("restarts", 0)), since=_float(row.get("since", 0)),
         version=_text(row.get("version", "")), generation=_int(row.get("generation", 0)),
-        address=_text(row.get("address", "")), error=_text(row.get("error", "")))
+        address=_text(row.get("address", "")), error=_text(row.get("error", "")),
+        verdict=_choice(row.get("verdict", ""), VERDICTS))
+
+
+def _marks(rows: object) -> tuple[RolloutMark, ...]:
+    if not isinstance(rows, list) or len(rows) > MAX_REPLICAS_REPORTED:
+        raise ValueError("marks is not a bounded list")
+    marks = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 3:
+            raise ValueError("a mark is not [service, generation, phase]")
+        marks.append(RolloutMark(_text(row[0]), _int(row[1]), _choice(row[2], MARK_PHASES)))
+    return tuple(sorted(marks))
+
+
+def _choice(value: object, allowed: frozenset[str]) -> str:
+    text = _text(value)
+    if text not in allowed:
+        raise ValueError(f"unknown value {text!r}")
+    return text
 
 
 def _text(value: object) -> str:
