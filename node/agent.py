@@ -228,9 +228,13 @@ class Agent:
             return own, found, None
         services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
         live = [m for m in members if m.status in PLACEABLE]
-        compiled = compile_policies(policies_of([v.spec for v in services]),
-                                    endpoints_of(statuses, {m.node for m in live}), own_subnet=own,
-                                    cluster_subnets=[p.subnet for p in found], members=[m.addr[0] for m in live])
+        try:
+            compiled = compile_policies(policies_of([v.spec for v in services]),
+                                        endpoints_of(statuses, {m.node for m in live}), own_subnet=own,
+                                        cluster_subnets=[p.subnet for p in found], members=[m.addr[0] for m in live])
+        except ValueError as exc:  # never expected (inputs are validated); keep the last table rather than crash
+            log.error("cannot compile network policies", extra={"fields": {"error": exc}})
+            return own, found, None
         if compiled.problems != self._policy_problems:
             for problem in compiled.problems:
                 log.warning("network policy input left out", extra={"fields": {"problem": problem}})

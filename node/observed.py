@@ -116,7 +116,7 @@ def _report(row: object) -> ReplicaReport:
         container=_text(row.get("container", "")), image=_text(row.get("image", "")),
         ready=row.get("ready") is True, restarts=_int(row.get("restarts", 0)), since=_float(row.get("since", 0)),
         version=_text(row.get("version", "")), generation=_int(row.get("generation", 0)),
-        address=_text(row.get("address", "")), error=_text(row.get("error", "")),
+        address=_address(row.get("address", "")), error=_text(row.get("error", "")),
         verdict=_choice(row.get("verdict", ""), VERDICTS))
 
 
@@ -154,6 +154,12 @@ def _float(value: object) -> float:
     if type(value) not in (int, float) or not 0 <= float(value) < 1e11:  # type: ignore[arg-type]
         raise ValueError("not a time")
     return float(value)  # type: ignore[arg-type]
+
+
+def _address(value: object) -> str:
+    """A container's IPv4 address, or "" (none yet): the proxy connects to it and policies match it."""
+    text = _text(value)
+    return str(ipaddress.IPv4Address(text)) if text else ""
 
 
 def _subnet(value: object) -> str:

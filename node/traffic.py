@@ -67,10 +67,18 @@ def _ready(statuses: Mapping[str, NodeStatus], live: Collection[str]) -> dict[st
         if node_id not in live:
             continue
         for r in status.replicas:
-            if r.state == RUNNING and r.ready and r.address:
-                out.setdefault(r.service, set()).add(r.address)
+            if r.state == RUNNING and r.ready and _is_ipv4(r.address):  # decode_status checked it; a route must
+                out.setdefault(r.service, set()).add(r.address)          # never fail on one bad report anyway
     return {name: sorted(addresses) for name, addresses in out.items()}
 
 
 def _route(spec: ServiceSpec, addresses: Sequence[str], port: int) -> Route:
     return Route(spec.name, tuple(Endpoint(ip, port) for ip in addresses), spec.x_shoal.proxy_protocol)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True

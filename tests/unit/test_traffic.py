@@ -71,3 +71,9 @@ def test_proxy_protocol_is_asked_per_service() -> None:
     wants = replace(spec("wants", expose=(81,)), x_shoal=ShoalSettings(proxy_protocol=True))
     out = plumbing([plain, wants], {}, set(), RANGE, OWN)
     assert {r.service: r.proxy_protocol for r in out.table.values()} == {"plain": False, "wants": True}
+
+
+def test_a_report_with_a_bad_address_is_left_out_not_a_crash() -> None:
+    statuses = {"a": status(replica("web", 0, "not-an-ip"), replica("web", 1, "198.19.1.3"))}
+    (route,) = plumbing([spec("web", expose=(80,))], statuses, {"a"}, RANGE, OWN).table.values()
+    assert route.endpoints == (Endpoint("198.19.1.3", 80),)
