@@ -225,7 +225,7 @@ class Agent:
         statuses, members = self.statuses(), self.members()
         found = peers(self.identity.node_id, members, statuses)
         if own is None or not self._joined.is_set():
-            return own, found, None
+            return own, found, None, True
         services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
         live = [m for m in members if m.status in PLACEABLE]
         try:
@@ -234,13 +234,13 @@ class Agent:
                                         cluster_subnets=[p.subnet for p in found], members=[m.addr[0] for m in live])
         except ValueError as exc:  # never expected (inputs are validated); keep the last table rather than crash
             log.error("cannot compile network policies", extra={"fields": {"error": exc}})
-            return own, found, None
+            return own, found, None, True
         if compiled.problems != self._policy_problems:
             for problem in compiled.problems:
                 log.warning("network policy input left out", extra={"fields": {"problem": problem}})
             self._policy_problems = compiled.problems
         self._gate = Gate.of(compiled.ruleset)
-        return own, found, compiled.ruleset
+        return own, found, compiled.ruleset, False
 
     async def policy_counters(self) -> list[dict[str, object]]:
         """Packets and bytes per rule of this host's network policies (`shoal node inspect`); [] if none."""

@@ -43,13 +43,16 @@ class HostNetError(Exception):
         self.failures = tuple(failures)
 
 
-async def converge(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None) -> list[str]:
+async def converge(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None,
+                   keep: bool = False) -> list[str]:
     """Make this host's Shoal routes and table match `peers` (the alive members other than this node that
     advertise a subnet) and `policy` (the whole table: the null binding and the network policies; None: the
-    null binding alone). Returns warnings for the agent to log: subnets refused (routes.Conflict) and routes
-    the kernel refused (e.g. a peer not on this node's L2 segment); the next converge retries those.
+    null binding alone). `keep` (no policy yet: the agent has not rejoined) leaves an existing table as it is,
+    so the last agent's rules stay enforced; a missing one still gets the null binding. Returns warnings for
+    the agent to log: subnets refused (routes.Conflict) and routes the kernel refused (e.g. a peer not on this
+    node's L2 segment); the next converge retries those.
     HostNetError when observing the routes or applying the table fails."""
-    return await asyncio.to_thread(converge_now, own_subnet, tuple(peers), policy)
+    return await asyncio.to_thread(converge_now, own_subnet, tuple(peers), policy, keep)
 
 
 async def withdraw() -> None:
@@ -57,7 +60,8 @@ async def withdraw() -> None:
     await asyncio.to_thread(withdraw_now)
 
 
-def converge_now(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None) -> list[str]:
+def converge_now(own_subnet: str | None, peers: Iterable[PeerNet], policy: Ruleset | None = None,
+                 keep: bool = False) -> list[str]:
     """converge(), blocking."""
     wanted = routing(own_subnet, peers)
     warnings = [str(conflict) for conflict in wanted.conflicts]
@@ -67,7 +71,10 @@ def converge_now(own_subnet: str | None, peers: Iterable[PeerNet], policy: Rules
             apply(changes)
         except HostNetError as exc:
             warnings += exc.failures
-        sync_nat(policy or nat_model([*([own_subnet] if own_subnet else []), *(r.dst for r in wanted.routes)]))
+        if policy is not None:
+            sync_nat(policy)
+        elif not (keep and _table_present()):
+            sync_nat(nat_model([*([own_subnet] if own_subnet else []), *(r.dst for r in wanted.routes)]))
     return warnings
 
 
@@ -201,6 +208,11 @@ def sync_nat(ruleset: Ruleset) -> bool:
         nft.apply(render(ruleset))
     log.info("nft table replaced", extra={"fields": {"cluster_subnets": len(ruleset.cluster_subnets)}})
     return True
+
+
+def _table_present() -> bool:
+    with _nft_errors():
+        return nft.present() is not None
 
 
 @contextlib.contextmanager

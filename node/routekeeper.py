@@ -21,9 +21,10 @@ from node.schedule import PLACEABLE
 
 log = logging.getLogger("shoal.routes")
 
-Converge = Callable[[str | None, Iterable[PeerNet], Ruleset | None], Awaitable[list[str]]]
-Inputs = tuple[str | None, list[PeerNet], Ruleset | None]
-"""(this host's container subnet, its peers, Shoal's whole table or None for the null binding alone)."""
+Converge = Callable[[str | None, Iterable[PeerNet], Ruleset | None, bool], Awaitable[list[str]]]
+Inputs = tuple[str | None, list[PeerNet], Ruleset | None, bool]
+"""(this host's container subnet, its peers, Shoal's whole table or None for the null binding alone, and
+whether to keep an existing table instead: hostnet.converge's arguments)."""
 
 
 def peers(me: str, members: Sequence[MemberState], statuses: dict[str, NodeStatus]) -> list[PeerNet]:

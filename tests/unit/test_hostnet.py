@@ -243,3 +243,15 @@ def test_hold_addresses_adds_the_missing_and_removes_only_its_own_extra(monkeypa
     assert changes == ["add 198.19.0.11/32", "del 198.19.0.10/32"]
     assert ran[1:] == [("ip", "addr", "add", "198.19.0.11/32", "dev", "lo"),
                        ("ip", "addr", "del", "198.19.0.10/32", "dev", "lo")]
+
+
+def test_keep_leaves_an_existing_table_as_it_is_and_still_makes_a_missing_one(host: FakeHost) -> None:
+    """A restarted agent that has not rejoined yet: the last agent's table (its policies) stays enforced."""
+    asyncio.run(hostnet.converge(OWN, [B], None, True))
+    assert APPLY in host.ran  # nothing there: the null binding at least
+    before = host.table
+    host.ran.clear()
+    asyncio.run(hostnet.converge(OWN, [B, C], None, True))
+    assert APPLY not in host.ran and host.table == before  # a changed peer set does not touch it
+    asyncio.run(hostnet.converge(OWN, [B, C], None, False))
+    assert APPLY in host.ran and host.table != before
