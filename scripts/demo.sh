@@ -51,6 +51,18 @@ if [ -n "$first" ]; then  # a container's own address answers from every host: t
   "$shoal" lab exec "h$size" -- curl -s -m 3 "http://$ip:8080/cgi-bin/hostname" || true
 fi
 echo
+echo "the published port 8080 on every host, round robin over the ready replicas (the embedded proxy):"
+for _ in $(seq 60); do  # readiness probes pass within a second or two of the start
+  "$shoal" --host http://198.18.0.11:7947 services --json | python3 -c \
+    'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s and all(x["ready"]==x["replicas"] for x in s) else 1)' \
+    && break
+  sleep 0.5
+done
+for ((i = 1; i <= size; i++)); do
+  answers=$(for _ in 1 2 3; do curl -s -m 3 "http://198.18.0.1$i:8080/cgi-bin/hostname" || echo "-"; done | tr '\n' ' ')
+  echo "  h$i:8080 -> $answers"
+done
+echo
 echo "try: $shoal --host http://198.18.0.12:7947 scale web=6; $shoal --host http://198.18.0.11:7947 ps web"
 echo "     eval \"\$($shoal lab env h2)\"; podman --remote kill <a container>; $shoal ps web   (restarted)"
 echo "     $shoal --host http://198.18.0.11:7947 node drain h2; $shoal --host http://198.18.0.11:7947 node ls"
