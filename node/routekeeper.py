@@ -18,6 +18,7 @@ from netpolicy.model import Ruleset
 from node.observed import NodeStatus
 from node.routes import PeerNet
 from node.schedule import PLACEABLE
+from node.wake import wait_any
 
 log = logging.getLogger("shoal.routes")
 
@@ -52,10 +53,7 @@ class RouteKeeper:
         while not stop.is_set():
             self._wake.clear()
             await self.sync()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self._resync_s, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await wait_any(self._wake, stop, self._resync_s)
 
     async def sync(self, force: bool = False) -> None:
         current = self._inputs()

@@ -16,6 +16,7 @@ from node.discovery.vip import VipRange
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus, ReplicaReport
 from tests.unit.discovery.fakes import udp_client
+from tests.unit.proxy.loopback import until
 
 pytestmark = pytest.mark.timeout(30)
 RANGE = VipRange.parse("127.0.0.0/24", ["127.0.0.53"])
@@ -28,6 +29,7 @@ class Refuses:
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], deadline_s: float = 5.0) -> None:
+    """tests.unit.proxy.loopback.until, for a check that must itself await (a connect attempt)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while not await check():
@@ -57,7 +59,7 @@ def test_names_vips_and_routes_follow_the_inputs() -> None:
                           hold=hold, dns_port=0, forwarder=Refuses())
         stop = asyncio.Event()
         task = asyncio.create_task(plane.run(stop, lambda: inputs))
-        await eventually(lambda: _true(plane.plumbing is not None and plane.dns_bound is not None))
+        await until(lambda: plane.plumbing is not None and plane.dns_bound is not None)
         assert plane.plumbing is not None and plane.dns_bound is not None
         vip = str(plane.plumbing.vips["web"])
         assert held[-1] == sorted(["127.0.0.53", vip])
@@ -70,22 +72,18 @@ def test_names_vips_and_routes_follow_the_inputs() -> None:
 
         holds, before = len(held), plane.plumbing
         plane.poke()  # nothing changed: a pass runs, but `ip` is not asked again
-        await eventually(lambda: _true(plane.plumbing is not before))
+        await until(lambda: plane.plumbing is not before)
         assert len(held) == holds
 
         inputs = Inputs([], {}, [], [])  # the service is removed: its VIP and listener go
         plane.poke()
-        await eventually(lambda: _true(held[-1] == ["127.0.0.53"]))
+        await until(lambda: held[-1] == ["127.0.0.53"])
         await eventually(lambda: _refused(vip))
         stop.set()
         await task
         backend.close()
 
     asyncio.run(main())
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _refused(vip: str) -> bool:
