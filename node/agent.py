@@ -34,7 +34,7 @@ from netpolicy.gate import Gate
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.dataplane import Dataplane, Inputs
-from node.desired import SERVICE_PREFIX, Unreadable, live_services, read_service
+from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, read_service
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
 from node.observed import (
@@ -153,6 +153,7 @@ class Agent:
         self._received: dict[str, tuple[int, float]] = {}
         """key -> (generation, epoch s when this node first held it); only what arrived since start."""
         self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
+        self._services: dict[str, tuple[int, ServiceView | None]] = {}  # key -> (generation, decoded)
         self._joined = asyncio.Event()
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
@@ -214,6 +215,23 @@ class Agent:
                 out[node] = cached[1]
         return out
 
+    def services(self) -> list[ServiceView]:
+        """The live services, each decoded once per generation: placement, probes, the data plane and the
+        policies all read them on every event. An unreadable one is left out (logged once, on arrival)."""
+        out, fresh = [], {}
+        for record in self.cluster.store.scan(SERVICE_PREFIX):
+            cached = self._services.get(record.key)
+            if cached is None or cached[0] != record.entry.generation:
+                try:
+                    cached = (record.entry.generation, read_service(record))
+                except Unreadable:
+                    cached = (record.entry.generation, None)
+            fresh[record.key] = cached
+            if cached[1] is not None:
+                out.append(cached[1])
+        self._services = fresh
+        return out
+
     def node_settings(self) -> dict[str, NodeSettings]:
         return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.cluster.store.scan(NODE_PREFIX)}
 
@@ -226,7 +244,7 @@ class Agent:
         found = peers(self.identity.node_id, members, statuses)
         if own is None or not self._joined.is_set():
             return own, found, None, True
-        services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        services = self.services()
         live = [m for m in members if m.status in PLACEABLE]
         try:
             compiled = compile_policies(policies_of([v.spec for v in services]),
@@ -264,7 +282,7 @@ class Agent:
 
     def share(self) -> Share:
         """This node's part of the placement, from its current view (pure functions over the store)."""
-        services, _unreadable = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        services = self.services()
         return share_from(self.identity.node_id, self.members(), self.statuses(), self.node_settings(), services)
 
     def received_at(self, key: str) -> float | None:
@@ -383,7 +401,7 @@ class Agent:
 
     def _targets(self, reports: Sequence[Report]) -> list[Target]:
         """The running replicas to probe, each with its service's current spec."""
-        specs = {v.name: v.spec for v in live_services(self.cluster.store.scan(SERVICE_PREFIX))[0]}
+        specs = {v.name: v.spec for v in self.services()}
         return [Target(c.id, c.address, specs[r.row.key.service]) for r in reports
                 if (c := r.row.container) is not None and r.ready and r.row.key.service in specs]
 
@@ -396,7 +414,7 @@ class Agent:
         self._publish_replicas(*self._last_reports)  # readiness is part of the status
 
     def _dataplane_inputs(self) -> Inputs:
-        services, _ = live_services(self.cluster.store.scan(SERVICE_PREFIX))
+        services = self.services()
         live = [m.node for m in self.members() if m.status in PLACEABLE]
         own = [self.cluster.core.local.addr[0], "127.0.0.1"]
         return Inputs([v.spec for v in services], self.statuses(), live, own)
