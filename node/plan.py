@@ -8,6 +8,8 @@ repeated event changes nothing. The reconciler performs the actions and calls it
 - Every planned stop of a running container drains first (`Retire(drain=True)`, DESIGN §7b).
 - A slot placement moved to another node keeps running here until that node reports it running (`handed_over`),
   so a rebalance starts each new replica before its old one stops.
+- A slot the rollout gate holds (`held`, node.rollout) keeps its running replica of an older version as it is:
+  its batch has not opened yet. A held slot with nothing running starts the new version (nothing to keep).
 Slots and containers with an action in flight (`busy`) are left alone until it ends.
 """
 
@@ -75,6 +77,7 @@ class Observed:
     failures: Mapping[SlotKey, Failure] = field(default_factory=dict)
     placed_elsewhere: frozenset[SlotKey] = frozenset()  # slots placement gives to another node
     handed_over: frozenset[SlotKey] = frozenset()  # ... which that node reports running
+    held: frozenset[SlotKey] = frozenset()  # slots whose running older replica the rollout keeps for now
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,10 @@ class _Builder:
 
     def _bring_up(self, w: Wanted, current: list[tuple[Container, Identity]],
                   old: list[tuple[Container, Identity]]) -> None:
-        old_running = [p for p in old if p[0].state == RUNNING]
+        old_running = sorted((p for p in old if p[0].state == RUNNING), key=_age)
+        if old_running and w.key in self.observed.held:  # its batch has not opened: keep serving the old version
+            self._keep(w, old_running[0], old_running[1:], [p for p in (*old, *current) if p[0].state != RUNNING])
+            return
         for pair in (p for p in old if p[0].state != RUNNING):
             self._remove(w.key, pair, "an older version")
         stop_first = w.spec.deploy.update_config.order != START_FIRST

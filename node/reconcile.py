@@ -112,7 +112,8 @@ class Reconciler:
         wanted = {w.key for w in share.wanted}
         self._failures = {k: f for k, f in self._failures.items() if k in wanted}  # forget slots gone elsewhere
         observed = Observed(tuple(containers), frozenset(busy_before | set(self._busy)),
-                            {k: f for k, (_, f) in self._failures.items()}, share.placed_elsewhere, share.handed_over)
+                            {k: f for k, (_, f) in self._failures.items()}, share.placed_elsewhere, share.handed_over,
+                            share.held)
         plan = make_plan(share.wanted, observed, now)
         for action in plan.actions:
             self._launch(action)

@@ -38,6 +38,7 @@ class Share:
     handed_over: frozenset[SlotKey]
     digest: str
     assignment: Assignment
+    held: frozenset[SlotKey] = frozenset()  # this node's slots the rollout gate keeps on their older replica
 
 
 def labels_of(member: MemberState, settings: NodeSettings) -> tuple[tuple[str, str], ...]:

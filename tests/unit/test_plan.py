@@ -192,3 +192,29 @@ def test_an_exited_old_version_is_removed_and_the_slot_started() -> None:
     spec = replace(WEB, image="reg/web:2")
     p = plan([want(0, spec, 2)], Observed((old,)), NOW)
     assert [type(a) for a in p.actions] == [Remove, Start]
+
+
+def test_a_held_slot_keeps_its_running_older_replica_and_starts_nothing() -> None:
+    old = box(want(0))
+    new_spec = replace(WEB, image="reg/web:2")
+    held = frozenset({SlotKey("web", 0)})
+    p = plan([want(0, new_spec, 2)], Observed((old,), held=held), NOW)
+    assert p.actions == ()
+    assert [(r.state, r.container) for r in p.rows] == [("running", old)]
+    # the batch opens (no longer held): the old one is replaced as usual
+    assert kinds(plan([want(0, new_spec, 2)], Observed((old,)), NOW).actions) == ["Retire"]
+
+
+def test_a_held_slot_removes_a_failed_new_replica_but_keeps_the_old_one_serving() -> None:
+    new_spec = replace(WEB, image="reg/web:2")
+    old = box(want(0))
+    failed = box(want(0, new_spec, 2), EXITED, cid="failed", finished=NOW - 1, exit_code=1)
+    p = plan([want(0, new_spec, 2)], Observed((old, failed), held=frozenset({SlotKey("web", 0)})), NOW)
+    assert p.actions == (Remove(failed, SlotKey("web", 0), p.actions[0].reason),)  # type: ignore[union-attr]
+    assert ("running", old) in [(r.state, r.container) for r in p.rows]
+
+
+def test_a_held_slot_with_nothing_running_starts_the_new_version() -> None:
+    new_spec = replace(WEB, image="reg/web:2")
+    p = plan([want(0, new_spec, 2)], Observed(held=frozenset({SlotKey("web", 0)})), NOW)
+    assert p.actions == (Start(want(0, new_spec, 2), Counters()),)
