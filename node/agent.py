@@ -1,7 +1,8 @@
-"""The agent's lifecycle: obtain an identity (init dir, saved identity, or join), run gossip and the API,
-remember peers for the next start, and leave gracefully on shutdown. With a container runtime it also runs the
-reconciler (its share of the placement, once it has rejoined), the route keeper, the probes of its replicas and
-the data plane (proxy, DNS, service addresses), and publishes its status.
+"""The agent's lifecycle: with the identity node.startup obtained, run gossip and the API, remember peers for the
+next start, and leave gracefully on shutdown. With a container runtime it also runs the reconciler (its share of
+the placement, once it has rejoined, held back where a rollout's batch has not opened), the route keeper, the
+probes of its replicas and the data plane (proxy, DNS, service addresses), judges its replicas for rollouts,
+writes a rollback its view calls for, and publishes its status.
 
 Built by node.main (the composition root), which hands it a clock and randomness; it owns no globals.
 """
@@ -9,32 +10,28 @@ Built by node.main (the composition root), which hands it a clock and randomness
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import random
-import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from gossip.clock import Clock
+from gossip.clock import Clock, Handle
 from gossip.cluster import Cluster, Settings
 from gossip.driver import Event
 from gossip.entry import Record
-from gossip.errors import GossipError, JoinRefused, TokenError
-from gossip.identity import Identity, JoinToken, load_identity, next_boot, prepare_node, save_grant
-from gossip.joining import JoinUnreachable, request_join
+from gossip.errors import GossipError
+from gossip.identity import Identity, next_boot
 from gossip.members import MemberState, Status
 from gossip.persist import SqliteBackend
 from gossip.replication import StoreEvent
 from gossip.snapshot import Snapshot, load_snapshot, save_snapshot
-from gossip.store import Store
+from gossip.store import Conflict, Store
 from gossip.wire import Address
-from netpolicy.compile import compile_policies
-from netpolicy.gate import Gate
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.dataplane import Dataplane, Inputs
-from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, read_service
+from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, commit, plan_rollback_write, read_service, revision
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
 from node.observed import (
@@ -46,16 +43,20 @@ from node.observed import (
     needs_publish,
     status_key,
 )
-from node.policies import endpoints_of, policies_of
+from node.policykeeper import Counters as PolicyCounters
+from node.policykeeper import PolicyKeeper
 from node.probes import Change, Prober, Target, Transition
 from node.probes.prober import ProbeFn
-from node.proxy.model import Address as ProxyAddress
 from node.reconcile import Reconciler, Report
 from node.reconcile import Settings as ReconcileSettings
-from node.routekeeper import Converge, RouteKeeper, peers
+from node.rollout import RollbackWrite
+from node.rolloutkeeper import RolloutKeeper
+from node.routekeeper import Converge, RouteKeeper
 from node.routekeeper import Inputs as RouteInputs
 from node.runtime.base import Runtime
 from node.schedule import PLACEABLE, Share, share_from
+from node.startup import AgentError, advertise_address, obtain_identity
+from node.workloads import workloads
 
 log = logging.getLogger("shoal.agent")
 
@@ -63,80 +64,13 @@ REJOIN_INTERVAL_S = 5.0
 SETTLE_TIMEOUT_S = 10.0
 """How long a starting agent waits to rejoin before it places replicas on its own view anyway (a whole cluster
 restarting at once must still come up)."""
-JOIN_RETRY_S = 30.0
-"""How long a first join keeps trying unreachable seeds before giving up (a refusal ends it at once)."""
-
-
-class AgentError(Exception):
-    """A reason the agent cannot start, for the operator (exit status 1)."""
-
-
-async def obtain_identity(config: AgentConfig, clock: Clock) -> Identity:
-    """The saved identity, or a new one obtained by joining through --join with --token."""
-    identity = load_identity(config.data_dir)
-    if identity is not None and config.name and config.name != identity.node_name:
-        prepare_node(config.data_dir, node_name=config.name)  # --name renames; the id and key stay
-        identity = load_identity(config.data_dir)
-    if identity is not None:
-        return identity
-    if not config.token or not config.join:
-        raise AgentError(f"data dir {config.data_dir} holds no cluster identity: run `shoal init --data "
-                         f"{config.data_dir}` for a new cluster, or pass --join ADDRESS --token TOKEN")
-    try:
-        token = JoinToken.parse(config.token)
-    except TokenError as exc:
-        raise AgentError(f"--token: {exc}") from None
-    node_id, key, name = prepare_node(config.data_dir, node_name=config.name)
-    deadline = clock.now() + JOIN_RETRY_S
-    delay = 0.5
-    while True:
-        causes = []
-        for seed in config.join:
-            try:
-                grant = await request_join(seed, token, node_id, key, name,
-                                           timeout_s=config.gossip.tcp_timeout_s, now_s=clock.wall())
-            except JoinRefused as exc:
-                raise AgentError(f"join refused by {seed[0]}:{seed[1]}: {exc}") from None
-            except JoinUnreachable as exc:
-                causes.append(str(exc))
-                continue
-            return save_grant(config.data_dir, grant)
-        if clock.now() + delay > deadline:
-            raise AgentError(f"could not reach any member to join within {JOIN_RETRY_S:.0f} s: "
-                             + "; ".join(causes))
-        log.warning("no member reachable yet; retrying", extra={"fields": {"in_s": delay, "causes": causes}})
-        await asyncio.sleep(delay)  # members may still be starting (hosts booting together)
-        delay = min(delay * 2, 5.0)
-
-
-ROUTE_PROBE = ("192.0.2.1", 9)
-"""A documentation address (RFC 5737): we only ask the kernel which source address would route there."""
-
-
-def advertise_address(config: AgentConfig) -> Address:
-    """--advertise, else a specific --bind IP, else the local address that routes to the first seed (or,
-    for a first node, the one the default route would use)."""
-    if config.advertise:
-        return config.advertise
-    host, port = config.bind
-    if host not in ("0.0.0.0", "::"):
-        return config.bind
-    for target in (*config.join, ROUTE_PROBE):
-        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.connect(target)  # a route lookup only: connect() on UDP sends nothing
-            except OSError:
-                continue
-            return probe.getsockname()[0], port
-    raise AgentError("cannot tell which address to advertise (no route): pass --advertise IP or --bind IP")
 
 
 class Agent:
     def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random,
                  runtime: Runtime | None = None, converge: Converge | None = None,
                  dataplane: Dataplane | None = None, probe: ProbeFn | None = None,
-                 counters: Callable[[], Awaitable[list[dict[str, object]]]] | None = None) -> None:
+                 counters: PolicyCounters | None = None) -> None:
         self.config = config
         self.identity = identity
         self._clock = clock
@@ -158,7 +92,7 @@ class Agent:
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
         dns = (config.dns_address,) if dataplane is not None else ()
-        self.reconciler = Reconciler(runtime, self.share, self._publish_replicas, clock.wall,
+        self.reconciler = Reconciler(runtime, self._gated_share, self._publish_replicas, clock.wall,
                                      ReconcileSettings(subnet=config.subnet, dns=dns),
                                      ready=self._settled) if runtime is not None else None
         self.routes = RouteKeeper(self._route_inputs, converge) if converge is not None and runtime else None
@@ -166,10 +100,10 @@ class Agent:
         self.prober = Prober(clock=clock, probe=probe, on_change=self._on_probe) \
             if probe is not None and self.reconciler is not None else None
         self._last_reports: tuple[Sequence[Report], str] = ((), "")
-        self._gate: Gate | None = None  # the proxy's view of the network policies, once compiled
-        self._counters = counters  # hostnet.policy_counters: this host's rule counters
-        self._policy_problems: tuple[str, ...] = ()
-        self._service_range = ipaddress.ip_network(config.service_range) if dataplane is not None else None
+        self.policies = PolicyKeeper(identity.node_id, config.service_range if dataplane is not None else None,
+                                     counters)
+        self.rollouts = RolloutKeeper()
+        self._rejudge: Handle | None = None  # the timer for the next verdict that only time changes
 
     @property
     def name(self) -> str:
@@ -236,54 +170,44 @@ class Agent:
         return {r.key.removeprefix(NODE_PREFIX): decode_settings(r) for r in self.cluster.store.scan(NODE_PREFIX)}
 
     def _route_inputs(self) -> RouteInputs:
-        """Routes to the peers' container subnets, and Shoal's table with this host's network policies. Until
-        the agent has rejoined, its view of the cluster is its own alone: the table is then left as it is (the
-        last agent's rules keep being enforced) rather than replaced by one built from a partial view."""
         own = self.reconciler.subnet if self.reconciler is not None else None
-        statuses, members = self.statuses(), self.members()
-        found = peers(self.identity.node_id, members, statuses)
-        if own is None or not self._joined.is_set():
-            return own, found, None, True
-        services = self.services()
-        live = [m for m in members if m.status in PLACEABLE]
-        try:
-            compiled = compile_policies(policies_of([v.spec for v in services]),
-                                        endpoints_of(statuses, {m.node for m in live}), own_subnet=own,
-                                        cluster_subnets=[p.subnet for p in found], members=[m.addr[0] for m in live])
-        except ValueError as exc:  # never expected (inputs are validated); keep the last table rather than crash
-            log.error("cannot compile network policies", extra={"fields": {"error": exc}})
-            return own, found, None, True
-        if compiled.problems != self._policy_problems:
-            for problem in compiled.problems:
-                log.warning("network policy input left out", extra={"fields": {"problem": problem}})
-            self._policy_problems = compiled.problems
-        self._gate = Gate.of(compiled.ruleset)
-        return own, found, compiled.ruleset, False
+        return self.policies.route_inputs(own, self._joined.is_set(), self.members(), self.statuses(),
+                                          lambda: [v.spec for v in self.services()])
 
     async def policy_counters(self) -> list[dict[str, object]]:
-        """Packets and bytes per rule of this host's network policies (`shoal node inspect`); [] if none."""
-        if self._counters is None:
-            return []
-        try:
-            return await self._counters()
-        except Exception as exc:  # the table may be mid-replace or nft missing: the rest of inspect still answers
-            log.warning("cannot read policy counters", extra={"fields": {"error": exc}})
-            return []
+        return await self.policies.counters()
 
-    def _admit(self, client_ip: str, service: str, listen: ProxyAddress) -> bool:
-        """The proxy's policy check: a VIP listener serves the service's own port, a node-address listener a
-        published one. Before the first policy is compiled (the agent is still rejoining) all are admitted."""
-        gate = self._gate
-        if gate is None:
-            return True
-        if self._service_range is not None and ipaddress.ip_address(listen.ip) in self._service_range:
-            return gate.admits(client_ip, service, listen.port)
-        return gate.admits_ingress(client_ip, service)
+    def workloads(self) -> list[ServiceView]:
+        """The live services and the variants they derive (canaries, green sides), each run as its own."""
+        return workloads(self.services())
+
+    def live_statuses(self) -> list[NodeStatus]:
+        """The statuses of members alive or suspect: a dead node's rows describe nothing that still runs."""
+        statuses = self.statuses()
+        return [statuses[m.node] for m in self.members() if m.status in PLACEABLE and m.node in statuses]
 
     def share(self) -> Share:
         """This node's part of the placement, from its current view (pure functions over the store)."""
-        services = self.services()
-        return share_from(self.identity.node_id, self.members(), self.statuses(), self.node_settings(), services)
+        return share_from(self.identity.node_id, self.members(), self.statuses(), self.node_settings(),
+                          self.workloads())
+
+    def _gated_share(self) -> Share:
+        """The reconciler's share: the placement, less what the rollout gate holds back on this view. Writes the
+        rollbacks the gate calls for (each only if the store still holds the generation it rolls back)."""
+        placed = self.share()
+        revisions = [revision(v) for v in self.workloads()]
+        steps = self.rollouts.gate(self.node_id, revisions, placed.assignment.by_slot, self.live_statuses())
+        for write in steps.rollbacks:
+            self._write_rollback(write)
+        return replace(placed, held=steps.held)
+
+    def _write_rollback(self, rollback: RollbackWrite) -> None:
+        record = self.cluster.store.get(SERVICE_PREFIX + rollback.service)
+        try:
+            commit([plan_rollback_write(rollback, record)], self.write)
+        except Conflict:  # another node's identical write, or a newer spec, got there first: nothing to do
+            return
+        log.warning("rolling back", extra={"fields": {"service": rollback.service, "note": rollback.note}})
 
     def received_at(self, key: str) -> float | None:
         record, seen = self.cluster.store.get(key), self._received.get(key)
@@ -307,12 +231,13 @@ class Agent:
                     if self.routes is not None:
                         tasks.create_task(self.routes.run(stop))
                     if self.dataplane is not None:
-                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs, self._admit))
+                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs, self.policies.admit))
                     if self.prober is not None:
                         tasks.create_task(self.prober.run(stop))
                     await stop.wait()
                     rejoin.cancel()
                     persist.cancel()
+                self._arm_rejudge(None)  # nothing is judged once the reconciler has stopped
                 log.info("leaving the cluster", extra={"fields": {"node": self.name}})
                 await self.cluster.leave()
                 self._save_snapshot()
@@ -390,8 +315,24 @@ class Agent:
         if self.prober is not None:
             self.prober.update(self._targets(reports))
         subnet = self.reconciler.subnet if self.reconciler is not None else None
-        rows = tuple(_report(r, self._ready(r)) for r in reports)
-        self._publish_status(NodeStatus(self.config.runtime, rows, subnet or "", digest))
+        revisions = {v.name: revision(v) for v in self.workloads()}
+        rows, due = self.rollouts.judge([_report(r, self._ready(r)) for r in reports], revisions, self._clock.now())
+        self._arm_rejudge(due)
+        self._publish_status(NodeStatus(self.config.runtime, rows, subnet or "", digest, self.rollouts.marks))
+
+    def _arm_rejudge(self, due: float | None) -> None:
+        """Judge again when time alone would settle or fail a replica, and let the gate see it."""
+        if self._rejudge is not None:
+            self._rejudge.cancel()
+            self._rejudge = None
+        if due is not None:
+            self._rejudge = self._clock.call_at(due, self._on_rejudge)
+
+    def _on_rejudge(self) -> None:
+        self._rejudge = None
+        self._publish_replicas(*self._last_reports)
+        if self.reconciler is not None:
+            self.reconciler.poke()
 
     def _ready(self, report: Report) -> bool:
         c = report.row.container
@@ -401,7 +342,7 @@ class Agent:
 
     def _targets(self, reports: Sequence[Report]) -> list[Target]:
         """The running replicas to probe, each with its service's current spec."""
-        specs = {v.name: v.spec for v in self.services()}
+        specs = {v.name: v.spec for v in self.workloads()}
         return [Target(c.id, c.address, specs[r.row.key.service]) for r in reports
                 if (c := r.row.container) is not None and r.ready and r.row.key.service in specs]
 

@@ -28,7 +28,10 @@ from node.manifest import ManifestError, parse_manifest
 from node.nodes import NodeNotFound, NodeRequestError, NodeSettings
 from node.observed import NodeStatus
 from node.openapi import OPENAPI
+from node.rollout.gate import assess
+from node.rollout.status import RolloutStatus
 from node.schedule import Share
+from node.workloads import owner, workloads
 
 MAX_BODY_BYTES = 1 << 20
 log = logging.getLogger("shoal.api")
@@ -108,7 +111,7 @@ def json_errors(agent: AgentView) -> Middleware:
         except ManifestError as exc:
             return error(400, "invalid_manifest", str(exc), exc.field)
         except InvalidRequest as exc:
-            return error(400, "invalid_request", str(exc), exc.field)
+            return error(400, exc.code, str(exc), exc.field)
         except NodeNotFound as exc:
             return error(404, "not_found", str(exc), exc.field)
         except NodeRequestError as exc:
@@ -159,6 +162,7 @@ def build_app(agent: AgentView) -> web.Application:
     app.router.add_get("/v1/agent", stats)
     app.router.add_get("/v1/openapi.json", openapi)
     ServiceRoutes(agent).register(app.router)
+    RolloutRoutes(agent).register(app.router)
     NodeRoutes(agent).register(app.router)
     return app
 
@@ -183,10 +187,14 @@ class ServiceRoutes:
         return web.json_response([_with_counts(desired.summary(v), statuses) for v in found])
 
     async def replicas(self, request: web.Request) -> web.Response:
-        """Observed state, cluster-wide: every replica every node reports, plus slots not yet reported."""
-        view = self._live(request.match_info["name"])
+        """Observed state, cluster-wide: every replica every node reports, plus slots not yet reported. A variant
+        (`web.canary`, `web.green`) is listed by its own name while its service derives it."""
+        name = request.match_info["name"]
+        view = self._live(owner(name))
+        if name != view.name and name not in {v.name for v in workloads([view])}:
+            raise desired.NotFound(name, None)
         statuses = live_statuses(self._agent)
-        rows = views.replicas(view.name, statuses, names(self._agent), self._agent.share())
+        rows = views.replicas(name, statuses, names(self._agent), self._agent.share())
         return web.json_response(rows)
 
     async def apply(self, request: web.Request) -> web.Response:
@@ -237,6 +245,77 @@ class ServiceRoutes:
 def _with_counts(summary: desired.ServiceSummary, statuses: dict[str, NodeStatus]) -> dict[str, Any]:
     running, ready = views.counts(summary.name, statuses)
     return dataclasses.asdict(dataclasses.replace(summary, running=running, ready=ready))
+
+
+class RolloutRoutes:
+    """/v1/services/{name}/rollout, /rollback, /canary, /switch: a rollout's status and the operator's writes.
+    Each write is the next generation of the service record, planned by node.desired and committed at once."""
+
+    def __init__(self, agent: AgentView) -> None:
+        self._agent = agent
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/v1/services/{name}/rollout", self.status)
+        router.add_post("/v1/services/{name}/rollback", self.rollback)
+        router.add_post("/v1/services/{name}/canary", self.canary_weight)
+        router.add_post("/v1/services/{name}/canary/promote", self.promote)
+        router.add_post("/v1/services/{name}/canary/abort", self.abort)
+        router.add_post("/v1/services/{name}/switch", self.switch)
+
+    async def status(self, request: web.Request) -> web.Response:
+        """The newest generation this node holds, assessed on its view: placed slots and live nodes' reports."""
+        agent, name = self._agent, request.match_info["name"]
+        view = desired.existing(name, self._record(name))
+        slots = [replica for service, replica in agent.share().assignment.by_slot if service == view.name]
+        status = assess(desired.revision(view), slots, list(live_statuses(agent).values()))
+        return web.json_response(rollout_json(status))
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        name, body = request.match_info["name"], await _optional_object(request)
+        return self._commit(desired.plan_rollback(name, self._record(name), _expect(request, body)))
+
+    async def canary_weight(self, request: web.Request) -> web.Response:
+        name, body = request.match_info["name"], await _json_object(request)
+        if "weight" not in body:
+            raise InvalidRequest("weight", 'the body must be {"weight": W} with 0 < W <= 100 (optionally "expect": G)')
+        return self._commit(desired.plan_canary_weight(name, self._record(name), body["weight"],
+                                                       _expect(request, body)))
+
+    async def promote(self, request: web.Request) -> web.Response:
+        name, body = request.match_info["name"], await _optional_object(request)
+        return self._commit(desired.plan_promote(name, self._record(name), _expect(request, body)))
+
+    async def abort(self, request: web.Request) -> web.Response:
+        name, body = request.match_info["name"], await _optional_object(request)
+        return self._commit(desired.plan_abort(name, self._record(name), _expect(request, body)))
+
+    async def switch(self, request: web.Request) -> web.Response:
+        name, body = request.match_info["name"], await _optional_object(request)
+        return self._commit(desired.plan_switch(name, self._record(name), body.get("to"), _expect(request, body)))
+
+    def _record(self, name: str) -> Record | None:
+        return self._agent.store.get(service_key(name))
+
+    def _commit(self, write: desired.Write) -> web.Response:
+        desired.commit([write], self._agent.write)  # right after planning: no await in between
+        return web.json_response({"name": write.name, "action": write.action, "generation": write.generation,
+                                  "changes": write.note})
+
+
+def rollout_json(status: RolloutStatus) -> dict[str, Any]:
+    """GET /v1/services/{name}/rollout: RolloutStatus.to_json with its slot count named `settled`, and exit_code
+    (null while the rollout goes on; 0 completed; 1 paused, rolled back or failed)."""
+    body = status.to_json()
+    body["settled"] = body.pop("updated")
+    body["exit_code"] = status.exit_code
+    return body
+
+
+def _expect(request: web.Request, body: dict[str, Any]) -> int | None:
+    """The generation the caller read: the body's `expect`, else an If-Match header; None: whatever is current."""
+    if "expect" in body:
+        return desired.parse_generation(body["expect"], "expect")
+    return desired.parse_generation(request.headers.get("If-Match"), "If-Match")
 
 
 class NodeRoutes:
@@ -306,6 +385,13 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("body", "the body must be a JSON object")
     return body
+
+
+async def _optional_object(request: web.Request) -> dict[str, Any]:
+    """A JSON object body, or {} when there is no body at all."""
+    if not request.body_exists:
+        return {}
+    return await _json_object(request)
 
 
 def _local_caller(request: web.Request) -> bool:

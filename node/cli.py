@@ -26,6 +26,7 @@ from node.cli_services import (
     SERVICE_HEADER,
     applied_line,
     expect_params,
+    follow,
     history_row,
     node_path,
     node_row,
@@ -265,6 +266,107 @@ def history(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) 
 def ps(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) -> None:
     """Where each replica of SERVICE runs, its state and restarts (observed state, cluster-wide)."""
     _listing(_call(ctx, sub_host, "GET", service_path(name, "/replicas")), as_json, PS_HEADER, ps_row)
+
+
+# ---- rollouts: status, rollback, canary, switch (docs/rollouts.md) -------------------------------------
+
+
+@cli.group("rollout")
+def rollout_group() -> None:
+    """Follow a service's rollout."""
+
+
+@rollout_group.command("status")
+@click.argument("name", metavar="SERVICE")
+@click.option("--json", "as_json", is_flag=True, help="Print only the final status, as a JSON object.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Give up after S seconds (exit 1) [wait until the rollout ends].")
+@host_option
+@click.pass_context
+def rollout_status(ctx: click.Context, name: str, as_json: bool, timeout: float | None, sub_host: str | None) -> None:
+    """Follow the newest generation's rollout until it ends, with a progress bar.
+
+    Exit 0 when it completed; 1 when it paused, was rolled back or failed (or --timeout passed)."""
+    redraw = not as_json and sys.stdout.isatty()
+
+    def show(text: str) -> None:
+        if redraw:
+            click.echo("\r\x1b[K" + text, nl=False)  # one line, redrawn in place
+        elif not as_json:
+            click.echo(text)
+
+    try:
+        final, timed_out = follow(lambda: _call(ctx, sub_host, "GET", service_path(name, "/rollout")), show,
+                                  time.sleep, time.monotonic, timeout)
+    except ValueError as exc:
+        click.echo(f"shoal rollout status: {exc}", err=True)
+        sys.exit(1)
+    if redraw:
+        click.echo()
+    if as_json:
+        click.echo(json.dumps(final))
+    if timed_out:
+        click.echo(f"shoal rollout status: {name} generation {final['generation']} is still {final['phase']} "
+                   f"after {timeout:g}s", err=True)
+        sys.exit(1)
+    sys.exit(int(final["exit_code"]))
+
+
+def _written(ctx: click.Context, sub_host: str | None, path: str, body: Any = None) -> None:
+    """One rollout write; prints what was written like apply: `web: updated to generation 8: ...`."""
+    click.echo(applied_line(_call(ctx, sub_host, "POST", path, body)))
+
+
+@cli.command()
+@click.argument("name", metavar="SERVICE")
+@host_option
+@click.pass_context
+def rollback(ctx: click.Context, name: str, sub_host: str | None) -> None:
+    """Write SERVICE's previous spec back as its next generation; run again, it swaps back."""
+    _written(ctx, sub_host, service_path(name, "/rollback"))
+
+
+@cli.group("canary")
+def canary_group() -> None:
+    """A service's canary (x-shoal.canary): promote it, abort it, or set its weight."""
+
+
+@canary_group.command("promote")
+@click.argument("name", metavar="SERVICE")
+@host_option
+@click.pass_context
+def canary_promote(ctx: click.Context, name: str, sub_host: str | None) -> None:
+    """The canary's image, command and environment become SERVICE's; its replicas roll to them."""
+    _written(ctx, sub_host, service_path(name, "/canary/promote"))
+
+
+@canary_group.command("abort")
+@click.argument("name", metavar="SERVICE")
+@host_option
+@click.pass_context
+def canary_abort(ctx: click.Context, name: str, sub_host: str | None) -> None:
+    """Remove SERVICE's canary; its own replicas are untouched."""
+    _written(ctx, sub_host, service_path(name, "/canary/abort"))
+
+
+@canary_group.command("weight")
+@click.argument("name", metavar="SERVICE")
+@click.argument("weight", metavar="W", type=click.FloatRange(min=0, max=100, min_open=True))
+@host_option
+@click.pass_context
+def canary_weight(ctx: click.Context, name: str, weight: float, sub_host: str | None) -> None:
+    """Send W percent (0 < W <= 100) of SERVICE's new connections to its canary; restarts nothing."""
+    _written(ctx, sub_host, service_path(name, "/canary"), {"weight": weight})
+
+
+@cli.command()
+@click.argument("name", metavar="SERVICE")
+@click.argument("side", metavar="[blue|green]", type=click.Choice(["blue", "green"]), required=False)
+@host_option
+@click.pass_context
+def switch(ctx: click.Context, name: str, side: str | None, sub_host: str | None) -> None:
+    """Blue-green: send SERVICE's new connections to SIDE (default: the side not live now); restarts nothing."""
+    _written(ctx, sub_host, service_path(name, "/switch"), {"to": side} if side else None)
 
 
 # ---- node management: ls, inspect, label, drain, activate ----------------------------------------------

@@ -1,17 +1,22 @@
-"""What the service and node commands (`shoal apply`, `services`, `ps`, `rm`, `scale`, `history`, `node`) print
-and accept.
+"""What the service and node commands (`shoal apply`, `services`, `ps`, `rm`, `scale`, `history`, `node`,
+`rollout status`, `rollback`, `canary`, `switch`) print and accept.
 
 Pure and click-free (click lives in node/cli.py alone, which wires these to commands and requests): the
-arguments' rules, the query an apply sends, and the lines and table rows made from the API's answers.
+arguments' rules, the query an apply sends, the lines and table rows made from the API's answers, and the loop
+that follows a rollout (its fetch, output, sleep and clock are passed in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from node.manifest import Manifest
+from node.rollout.model import Phase
+from node.rollout.status import RolloutStatus, line
+
+POLL_S = 0.5  # how often `shoal rollout status` asks: a batch takes seconds (monitor defaults to 5s)
 
 
 def service_path(name: str, suffix: str = "") -> str:
@@ -83,3 +88,35 @@ def node_row(row: Mapping[str, Any]) -> list[str]:
 
 def node_path(name: str, suffix: str = "") -> str:
     return f"/v1/nodes/{quote(name, safe='')}{suffix}"
+
+
+def status_from_json(body: Mapping[str, Any]) -> RolloutStatus:
+    """GET /v1/services/{name}/rollout's answer -> RolloutStatus (for its line); ValueError if it is not one."""
+    try:
+        return RolloutStatus(str(body["service"]), int(body["generation"]), str(body["version"]),
+                             Phase(body["phase"]), int(body["settled"]), int(body["failed"]), int(body["total"]),
+                             None if body["batch"] is None else int(body["batch"]), int(body["batches"]),
+                             None if body["rollback_of"] is None else int(body["rollback_of"]), str(body["message"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the node's answer is not a rollout status ({exc!r:.80})") from None
+
+
+def follow(fetch: Callable[[], Mapping[str, Any]], show: Callable[[str], None], sleep: Callable[[float], None],
+           clock: Callable[[], float], timeout_s: float | None = None,
+           poll_s: float = POLL_S) -> tuple[Mapping[str, Any], bool]:
+    """Poll the newest generation's rollout until it ends (its exit_code is set) or `timeout_s` passes; `show`
+    each line that differs from the last. Returns the last status and whether it timed out. A generation that is
+    being rolled back has not ended: its rollback generation, which the node will hold next, is followed."""
+    deadline = None if timeout_s is None else clock() + timeout_s
+    shown = None
+    while True:
+        body = fetch()
+        text = line(status_from_json(body))
+        if text != shown:
+            show(text)
+            shown = text
+        if body.get("exit_code") is not None:
+            return body, False
+        if deadline is not None and clock() >= deadline:
+            return body, True
+        sleep(poll_s if deadline is None else max(0.0, min(poll_s, deadline - clock())))

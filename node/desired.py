@@ -3,26 +3,31 @@
 Pure: parsed manifests and store records in; plans (the writes to make) and read-only views out. The API
 plans and commits on the event loop with no await in between, so what a plan checked still holds when it is
 written, and a manifest is applied all-or-nothing on the node that takes it. A service lives at
-`service/<name>`; its payload is the canonical JSON of its spec (node.manifest.spec_to_payload), so an
-identical re-apply is recognised byte for byte and writes nothing. Generations follow gossip.store: they count
-up from 1 and keep counting across deletes; an expectation of 0 means "must not exist (or be deleted)"; a stale
-expectation raises gossip.store.Conflict, before anything is written.
+`service/<name>`; its payload is the canonical JSON of its spec (node.manifest.spec_to_payload) or, once a
+change replaced its replicas' version, an envelope `{"spec", "previous": {"generation", "spec"}}` carrying the
+spec it replaced, so every node can roll back (docs/rollouts.md). An identical re-apply (same spec) writes
+nothing. Generations follow gossip.store: they count up from 1 and keep counting across deletes; an expectation
+of 0 means "must not exist (or be deleted)"; a stale expectation raises gossip.store.Conflict, before anything is
+written. The rollout operations (rollback, canary promote/abort/weight, blue-green switch) plan here too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from gossip.codec import NodeId
-from gossip.entry import MAX_NOTE_LEN, Change, Record
+from gossip.entry import MAX_NOTE_LEN, MAX_PAYLOAD_BYTES, Change, Record
 from gossip.hlc import Stamp
 from gossip.store import Conflict, live_generation, next_generation
 from node.manifest import (
+    BLUE,
     GLOBAL,
+    GREEN,
     Manifest,
     ServiceSpec,
     describe_changes,
@@ -31,6 +36,10 @@ from node.manifest import (
     spec_to_payload,
     with_replicas,
 )
+from node.replica import version
+from node.rollout import bluegreen, canary
+from node.rollout.model import Previous, Revision
+from node.rollout.rollback import RollbackWrite, rollback, rollback_of
 
 SERVICE_PREFIX = "service/"
 Action = Literal["created", "updated", "unchanged", "deleted"]
@@ -40,11 +49,13 @@ Names = Mapping[NodeId, str]
 
 
 class InvalidRequest(ValueError):
-    """A request parameter (not the manifest) that cannot be used; names the parameter."""
+    """A request parameter (not the manifest) that cannot be used, or an operation the service's spec does not
+    allow (no canary to promote, no previous spec to roll back to: `code` says which); names the field."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str = "invalid_request") -> None:
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 class NotFound(LookupError):
@@ -74,10 +85,11 @@ def service_name(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ServiceView:
-    """A live service as this node holds it: the spec read back from its record."""
+    """A live service as this node holds it: the spec read back from its record, and the spec it replaced."""
 
     spec: ServiceSpec
     record: Record
+    previous: Previous | None = None  # None: created, or the previous spec was dropped (too large)
 
     @property
     def name(self) -> str:
@@ -88,16 +100,59 @@ class ServiceView:
         return self.record.entry.generation
 
 
+def revision(view: ServiceView) -> Revision:
+    """The service's current generation as the rollout reads it (a function, not a property of ServiceView):
+    spec, generation, previous spec and, from the generation's note, which generation it rolls back."""
+    return Revision(view.spec, view.generation, view.previous, rollback_of(view.record.entry.note))
+
+
 def read_service(record: Record) -> ServiceView | None:
-    """The service a record holds; None for a tombstone; Unreadable for a payload that is not a valid spec."""
+    """The service a record holds; None for a tombstone; Unreadable for a payload that is not a valid spec or
+    envelope (checked as strictly as a spec: the payload came from the network)."""
     if record.entry.tombstone:
         return None
     try:
-        payload = json.loads(record.entry.payload)
-        spec = spec_from_payload(service_name(record.key), payload)
+        spec, previous = decode_payload(service_name(record.key), record.entry.payload, record.entry.generation)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, ManifestError
         raise Unreadable(record, str(exc)) from None
-    return ServiceView(spec, record)
+    return ServiceView(spec, record, previous)
+
+
+# ---- the payload: a bare spec, or {"spec", "previous"} -------------------------------------------------
+
+ENVELOPE_KEYS = frozenset({"spec", "previous"})
+PREVIOUS_KEYS = frozenset({"generation", "spec"})
+
+
+def encode_payload(spec: ServiceSpec, previous: Previous | None) -> tuple[bytes, bool]:
+    """The record's payload and whether `previous` had to be dropped to fit an entry (MAX_PAYLOAD_BYTES, 64 KiB).
+    Canonical (compact, key-sorted JSON), so every node encoding the same values writes the same bytes."""
+    bare = spec_bytes(spec)
+    if previous is None:
+        return bare, False
+    body = {"spec": spec_to_payload(spec),
+            "previous": {"generation": previous.generation, "spec": spec_to_payload(previous.spec)}}
+    wrapped = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return (bare, True) if len(wrapped) > MAX_PAYLOAD_BYTES else (wrapped, False)
+
+
+def decode_payload(name: str, payload: bytes, generation: int) -> tuple[ServiceSpec, Previous | None]:
+    """A record's payload -> (spec, previous); ValueError (ManifestError included) for anything malformed. An
+    envelope has exactly the keys spec and previous; previous has exactly generation (an integer from 1 to below
+    the record's own) and spec. A bare spec never has a `spec` key (Compose has none), so the forms never mix."""
+    data = json.loads(payload)
+    if not isinstance(data, dict) or "spec" not in data:
+        return spec_from_payload(name, data), None
+    if set(data) != ENVELOPE_KEYS:
+        raise ValueError(f"an envelope has exactly the keys previous, spec; found {', '.join(sorted(data))[:80]}")
+    old = data["previous"]
+    if not isinstance(old, dict) or set(old) != PREVIOUS_KEYS:
+        raise ValueError("previous must be an object with exactly the keys generation, spec")
+    number = old["generation"]
+    if type(number) is not int or not 1 <= number < generation:
+        raise ValueError(f"previous.generation must be an integer from 1 to {generation - 1}; "
+                         f"got {json.dumps(number)[:40]}")
+    return spec_from_payload(name, data["spec"]), Previous(number, spec_from_payload(name, old["spec"]))
 
 
 def live_services(records: Iterable[Record]) -> tuple[list[ServiceView], list[Unreadable]]:
@@ -165,18 +220,34 @@ def plan_apply(manifest: Manifest, current: Mapping[str, Record | None],
 
 
 def _plan_spec(spec: ServiceSpec, record: Record | None) -> Write:
-    payload = spec_bytes(spec)
+    """Write `spec` as the service's next generation. The spec it replaces travels with it as `previous` if the
+    replicas' version changes; a change that keeps the version (scale, pacing, x-shoal) carries the current
+    previous forward, so a rollback still returns to the last different content. Same spec: `unchanged`."""
     if record is None or record.entry.tombstone:
-        return Write(spec.name, "created", next_generation(record), describe_changes(None, spec), payload, 0)
+        return Write(spec.name, "created", next_generation(record), describe_changes(None, spec), spec_bytes(spec), 0)
     read = record.entry.generation
-    if record.entry.payload == payload:
-        return Write(spec.name, "unchanged", read, "", payload, read)
     try:
         view = read_service(record)
-        note = describe_changes(view.spec if view else None, spec)
     except Unreadable:
+        view = None
+    if view is None:
         note = "replaced an unreadable spec: " + describe_changes(None, spec)
-    return Write(spec.name, "updated", read + 1, note[:MAX_NOTE_LEN], payload, read)
+        return Write(spec.name, "updated", read + 1, note[:MAX_NOTE_LEN], spec_bytes(spec), read)
+    if spec_bytes(view.spec) == spec_bytes(spec):  # the spec part: a previous beside it is no change
+        return Write(spec.name, "unchanged", read, "", record.entry.payload, read)
+    previous = Previous(read, view.spec) if version(view.spec) != version(spec) else view.previous
+    payload, dropped = encode_payload(spec, previous)
+    return Write(spec.name, "updated", read + 1, _note(describe_changes(view.spec, spec), dropped), payload, read)
+
+
+DROPPED_NOTE = f" (previous spec not kept: with it the entry exceeds {MAX_PAYLOAD_BYTES // 1024} KiB)"
+
+
+def _note(change: str, dropped: bool) -> str:
+    """The history line, within MAX_NOTE_LEN; says so when the previous spec did not fit (rollback unavailable)."""
+    if not dropped:
+        return change[:MAX_NOTE_LEN]
+    return change[:MAX_NOTE_LEN - len(DROPPED_NOTE)] + DROPPED_NOTE
 
 
 def plan_scale(name: str, record: Record | None, replicas: object, expect: int | None = None) -> Write:
@@ -188,6 +259,86 @@ def plan_scale(name: str, record: Record | None, replicas: object, expect: int |
         raise InvalidRequest("replicas", f"replicas must be an integer, got {json.dumps(replicas)[:40]}")
     spec = with_replicas(view.spec, replicas)
     return _plan_spec(spec, view.record)
+
+
+def plan_change(name: str, record: Record | None, change: Callable[[ServiceSpec], ServiceSpec], field: str,
+                expect: int | None = None) -> Write:
+    """Write change(current spec) as the next generation (canary promote/abort/weight, blue-green switch):
+    NotFound, Conflict, InvalidRequest naming `field` (the change's ValueError, e.g. no canary), or ManifestError if
+    the result is no valid spec (re-read strictly, as every node will read it)."""
+    view = existing(name, record)
+    check_expect(name, record, expect)
+    try:
+        spec = change(view.spec)
+    except ValueError as exc:
+        raise InvalidRequest(field, str(exc), code="not_applicable") from None
+    return _plan_spec(spec_from_payload(name, spec_to_payload(spec)), view.record)
+
+
+def canary_field(name: str) -> str:
+    return f"{field_of(name)}.x-shoal.canary"
+
+
+def blue_green_field(name: str) -> str:
+    return f"{field_of(name)}.x-shoal.blue_green"
+
+
+def plan_promote(name: str, record: Record | None, expect: int | None = None) -> Write:
+    """The canary's image, command and environment become the service's (its replicas roll under update_config)."""
+    return plan_change(name, record, canary.promote, canary_field(name), expect)
+
+
+def plan_abort(name: str, record: Record | None, expect: int | None = None) -> Write:
+    """The canary goes; the stable replicas are untouched (the previous spec is carried forward)."""
+    return plan_change(name, record, canary.abort, canary_field(name), expect)
+
+
+def plan_canary_weight(name: str, record: Record | None, weight: object, expect: int | None = None) -> Write:
+    """Set the canary's weight, a number with 0 < weight <= 100 (InvalidRequest naming `weight` otherwise)."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) \
+            or not 0 < weight <= 100:
+        raise InvalidRequest("weight", f"weight must be a number of percent, 0 < weight <= 100; got "
+                                       f"{json.dumps(weight)[:40]}")
+    percent = float(weight)
+    return plan_change(name, record, lambda spec: canary.with_weight(spec, percent), canary_field(name), expect)
+
+
+def plan_switch(name: str, record: Record | None, to: object = None, expect: int | None = None) -> Write:
+    """Make `to` (blue or green; None: the other side) the live side of a blue-green service; `unchanged` if it
+    already is. Restarts nothing: `active` is no part of a replica's version."""
+    if to is not None and to not in (BLUE, GREEN):
+        raise InvalidRequest("to", f"to must be {BLUE} or {GREEN} (or left out: the other side); got "
+                                   f"{json.dumps(to)[:40]}")
+    side = str(to) if to is not None else None
+
+    def flip(spec: ServiceSpec) -> ServiceSpec:
+        sides = spec.x_shoal.blue_green
+        if sides is None:
+            raise ValueError(f"service {spec.name} has no blue_green sides to switch (x-shoal.blue_green)")
+        return replace(spec, x_shoal=replace(spec.x_shoal, blue_green=bluegreen.switch(sides, side)))
+    return plan_change(name, record, flip, blue_green_field(name), expect)
+
+
+def plan_rollback(name: str, record: Record | None, expect: int | None = None) -> Write:
+    """`shoal rollback`: write the previous spec back by hand (node.rollout.rollback); run again, it swaps back.
+    NotFound, Conflict, or InvalidRequest (code no_previous_spec) when the record carries no previous spec."""
+    view = existing(name, record)
+    check_expect(name, record, expect)
+    write = rollback(revision(view), by_hand=True)
+    if write is None:
+        raise InvalidRequest(field_of(name), f"service {name} has no previous spec to roll back to (generation "
+                             f"{view.generation}): no change since its creation replaced what its replicas run, or "
+                             "the previous spec did not fit beside the current one", code="no_previous_spec")
+    return plan_rollback_write(write, view.record)
+
+
+def plan_rollback_write(rw: RollbackWrite, record: Record | None) -> Write:
+    """The store write for a RollbackWrite (automatic or by hand): payload {"spec": rw.spec, "previous":
+    rw.previous} (the bare spec if both do not fit), note rw.note, at rw.expect + 1. A function of `rw` alone, so
+    every node planning the same rollback writes the same bytes and note. Conflict if the service moved on."""
+    check_expect(rw.service, record, rw.expect)
+    payload, dropped = encode_payload(rw.spec, rw.previous)
+    return Write(rw.service, "updated", rw.expect + 1, _note(rw.note, dropped), payload, rw.expect)
 
 
 def plan_delete(name: str, record: Record | None, expect: int | None = None) -> Write:

@@ -18,7 +18,7 @@ import uvloop
 from gossip.clock import LoopClock
 from gossip.errors import GossipError
 from node import hostnet, logs
-from node.agent import Agent, AgentError, obtain_identity
+from node.agent import Agent
 from node.cli import cli
 from node.config import AgentConfig
 from node.dataplane import Dataplane
@@ -26,6 +26,7 @@ from node.discovery.vip import VipRange
 from node.probes import HttpProber, ProbeRunner
 from node.runtime.base import Runtime, RuntimeFailure
 from node.runtime.service import ensure_service
+from node.startup import AgentError, obtain_identity
 
 log = logging.getLogger("shoal")
 

@@ -43,6 +43,25 @@ _APPLIED = _obj({"services": {"type": "array", "items": _obj({
                     "name": _STR, "action": {"type": "string", "enum": ["created", "updated", "unchanged"]},
                     "generation": _INT, "changes": _STR})},
                  "warnings": {"type": "array", "items": _obj({"field": _STR, "message": _STR})}})
+_WRITTEN = _obj({"name": _STR, "action": {"type": "string", "enum": ["updated", "unchanged"]},
+                 "generation": {**_INT, "description": "the service's generation after the write"},
+                 "changes": {**_STR, "description": "the history note of the new generation"}})
+_ROLLOUT = _obj({
+    "service": _STR, "generation": {**_INT, "description": "the newest generation the answering node holds"},
+    "version": {**_STR, "description": "that generation's replica version"},
+    "phase": {"type": "string", "enum": ["updating", "completed", "paused", "rolling-back", "rolled-back", "failed"]},
+    "settled": {**_INT, "description": "slots running this version, ready and settled"},
+    "failed": {**_INT, "description": "slots whose replica of this version failed"},
+    "total": {**_INT, "description": "the service's placed slots"},
+    "batch": {"type": "integer", "nullable": True, "description": "0-based batch now allowed to update; null once "
+                                                                  "every batch is through"},
+    "batches": _INT, "rollback_of": {"type": "integer", "nullable": True,
+                                     "description": "the generation this one rolls back"},
+    "message": _STR, "ended": {"type": "boolean", "description": "no progress comes without an operator (or a "
+                                                                 "rollback generation, which follows)"},
+    "exit_code": {"type": "integer", "nullable": True, "enum": [0, 1, None],
+                  "description": "shoal rollout status's exit code: 0 completed; 1 paused, rolled back or failed; "
+                                 "null while going on"}})
 _DELETED = _obj({"name": _STR, "generation": _INT, "deleted": {"type": "boolean"}})
 
 _REPLICA = _obj({"service": _STR, "replica": _INT, "node": {"type": "string", "description": "node name; empty "
@@ -74,6 +93,14 @@ _NODE_NAME = {"name": "node", "in": "path", "required": True, "schema": _STR,
               "description": "node name, id, or an id prefix of at least 6 characters"}
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": _STR}
+_EXPECT = {**_GEN, "description": "the generation the caller read (like If-Match); 409 if the service moved on"}
+
+
+def _write_body(props: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    schema = _obj({**props, "expect": _EXPECT}, required=False)
+    if required:
+        schema["required"] = list(required)
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": _STR,
              "description": "the generation the caller read; 409 if the service has moved on"}
 
@@ -127,6 +154,40 @@ OPENAPI: dict[str, Any] = json.loads(json.dumps({
                             "schema": {**_obj({"replicas": _GEN, "generation": {
                                 **_GEN, "description": "the generation the caller read (like If-Match)"}}),
                                 "required": ["replicas"]}}}}),
+        },
+        "/v1/services/{name}/rollout": {
+            "parameters": [_NAME],
+            "get": _op("The rollout of the newest generation this node holds, on its view of the cluster",
+                       _ROLLOUT, errors=(404, 500)),
+        },
+        "/v1/services/{name}/rollback": {
+            "parameters": [_NAME],
+            "post": _op("Write the previous spec back as the next generation (run again, it swaps back); 400 "
+                        "no_previous_spec if the record carries none", _WRITTEN, errors=(400, 404, 409, 500),
+                        parameters=[_IF_MATCH], requestBody=_write_body({})),
+        },
+        "/v1/services/{name}/canary": {
+            "parameters": [_NAME],
+            "post": _op("Set the canary's weight (percent of new connections; restarts nothing); 400 not_applicable "
+                        "without a canary", _WRITTEN, errors=(400, 404, 409, 500), parameters=[_IF_MATCH],
+                        requestBody=_write_body({"weight": {"type": "number", "exclusiveMinimum": True,
+                                                            "minimum": 0, "maximum": 100}}, ("weight",))),
+        },
+        "/v1/services/{name}/canary/promote": {
+            "parameters": [_NAME],
+            "post": _op("The canary's image, command and environment become the service's; the canary goes",
+                        _WRITTEN, errors=(400, 404, 409, 500), parameters=[_IF_MATCH], requestBody=_write_body({})),
+        },
+        "/v1/services/{name}/canary/abort": {
+            "parameters": [_NAME],
+            "post": _op("The canary goes; the stable replicas are untouched", _WRITTEN, errors=(400, 404, 409, 500),
+                        parameters=[_IF_MATCH], requestBody=_write_body({})),
+        },
+        "/v1/services/{name}/switch": {
+            "parameters": [_NAME],
+            "post": _op("Blue-green: make `to` (default: the other side) the live side; restarts nothing",
+                        _WRITTEN, errors=(400, 404, 409, 500), parameters=[_IF_MATCH],
+                        requestBody=_write_body({"to": {"type": "string", "enum": ["blue", "green"]}})),
         },
         "/v1/services/{name}/replicas": {
             "parameters": [_NAME],

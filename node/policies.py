@@ -6,7 +6,7 @@ a spec's networks, target and expose ports and x-shoal allow/ingress; `endpoints
 service, the addresses of its replicas on live members (alive or suspect), in any state that has an address:
 a starting replica already sends traffic, a draining one still answers. An address outside the subnet its node
 advertises is not taken (a node speaks only for its own containers; a bad report must not put a host's address
-into a service's set). Pure.
+into a service's set). A variant's replicas (a canary, a green side: node.workloads) count as their service's. Pure.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from netpolicy.model import Source, SourceKind
 from netpolicy.policy import Allow, Policy
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus
+from node.workloads import owner
 
 
 def policy_of(spec: ServiceSpec) -> Policy:
@@ -45,7 +46,7 @@ def endpoints_of(statuses: Mapping[str, NodeStatus], live: Collection[str]) -> d
             continue
         for replica in status.replicas:
             if replica.address and _inside(replica.address, subnet):
-                found.setdefault(replica.service, set()).add(replica.address)
+                found.setdefault(owner(replica.service), set()).add(replica.address)
     return {service: sorted(addresses) for service, addresses in sorted(found.items())}
 
 

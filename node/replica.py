@@ -88,8 +88,9 @@ def container_name(key: SlotKey, version_id: str) -> str:
 
 
 def hostname(key: SlotKey) -> str:
-    """Each replica's own hostname, e.g. web-3 (a DNS label: service names are DNS labels)."""
-    return f"{key.service}-{key.replica}"[:63]
+    """Each replica's own hostname, e.g. web-3, or web-canary-0 for a variant's (a DNS label: service names are
+    DNS labels, and a variant's dot becomes a dash)."""
+    return f"{key.service.replace('.', '-')}-{key.replica}"[:63]
 
 
 def container_spec(wanted: Wanted, counters: Counters, *, network: str | None,

@@ -10,6 +10,9 @@ Pure: every node computes the same VIPs and routes from the same desired state a
 - A route's endpoints are the service's replicas that some member alive or suspect reports running and ready,
   with a container address: local and remote alike (routed container subnets, §7a). A dead member's replicas
   leave every rotation as soon as membership says dead; the proxy retries a connect that fails before then.
+- A service with a canary or blue-green sides (node.workloads) has one route over both sets: a canary's replicas
+  take its weight in percent of new connections, a blue-green service's inactive side is listed at weight 0
+  (node.rollout.canary / bluegreen.endpoints). Variants get no VIP or name of their own.
 - `x-shoal.proxy_protocol: true` makes each proxied connection open with a PROXY v2 header (the client's
   address), for services that read it.
 - Two services publishing one port: the first by name keeps it, the other is reported (the API refuses such a
@@ -26,6 +29,7 @@ from node.discovery.vip import VipRange, assign_vips
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus
 from node.proxy.model import Address, Endpoint, Route
+from node.rollout import bluegreen, canary
 
 RUNNING = "running"
 
@@ -50,13 +54,13 @@ def plumbing(services: Sequence[ServiceSpec], statuses: Mapping[str, NodeStatus]
         vip = assigned.vips.get(spec.name)
         for port in sorted({p.target for p in spec.ports} | set(spec.expose)):
             if vip is not None:
-                table[Address(str(vip), port)] = _route(spec, ready.get(spec.name, ()), port)
+                table[Address(str(vip), port)] = _route(spec, ready, port)
         for p in spec.ports:
             if (owner := published.setdefault(p.published, spec.name)) != spec.name:
                 problems.append(f"service {spec.name}: port {p.published} is already published by {owner}")
                 continue
             for ip in own_ips:
-                table[Address(ip, p.published)] = _route(spec, ready.get(spec.name, ()), p.target)
+                table[Address(ip, p.published)] = _route(spec, ready, p.target)
     return Plumbing(dict(assigned.vips), table, tuple(problems))
 
 
@@ -72,8 +76,19 @@ def _ready(statuses: Mapping[str, NodeStatus], live: Collection[str]) -> dict[st
     return {name: sorted(addresses) for name, addresses in out.items()}
 
 
-def _route(spec: ServiceSpec, addresses: Sequence[str], port: int) -> Route:
-    return Route(spec.name, tuple(Endpoint(ip, port) for ip in addresses), spec.x_shoal.proxy_protocol)
+def _route(spec: ServiceSpec, ready: Mapping[str, Sequence[str]], port: int) -> Route:
+    return Route(spec.name, endpoints(spec, ready, port), spec.x_shoal.proxy_protocol)
+
+
+def endpoints(spec: ServiceSpec, ready: Mapping[str, Sequence[str]], port: int) -> tuple[Endpoint, ...]:
+    """The service's ready replicas, and its variant's weighted beside them."""
+    own = ready.get(spec.name, ())
+    if spec.x_shoal.canary is not None:
+        return canary.endpoints(spec, own, ready.get(canary.canary_name(spec.name), ()), port)
+    if spec.x_shoal.blue_green is not None:
+        green = ready.get(bluegreen.green_name(spec.name), ())
+        return bluegreen.endpoints(spec.x_shoal.blue_green, own, green, port)
+    return tuple(Endpoint(ip, port) for ip in own)
 
 
 def _is_ipv4(text: str) -> bool:

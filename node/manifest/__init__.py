@@ -14,9 +14,12 @@ from node.manifest.errors import ManifestError, ManifestWarning
 from node.manifest.limits import MAX_PAYLOAD_BYTES, MAX_SERVICES, MAX_TEXT_BYTES
 from node.manifest.manifest import parse_manifest, spec_from_payload, with_replicas
 from node.manifest.model import (
+                                 BLUE,
                                  GLOBAL,
+                                 GREEN,
                                  REPLICATED,
                                  AllowRule,
+                                 BlueGreen,
                                  Canary,
                                  Constraint,
                                  Deploy,
@@ -39,7 +42,8 @@ from node.manifest.model import (
 from node.manifest.payload import spec_bytes, spec_to_payload
 
 __all__ = [
-    "GLOBAL", "LABEL_KEY", "MAX_PAYLOAD_BYTES", "MAX_SERVICES", "MAX_TEXT_BYTES", "REPLICATED", "AllowRule", "Canary",
+    "BLUE", "GLOBAL", "GREEN", "LABEL_KEY", "MAX_PAYLOAD_BYTES", "MAX_SERVICES", "MAX_TEXT_BYTES", "REPLICATED",
+    "AllowRule", "BlueGreen", "Canary",
     "Constraint", "Deploy", "Exec", "Healthcheck", "HttpGet", "Ingress", "Manifest", "ManifestError", "ManifestWarning",
     "Placement", "Port", "Probe",
     "ResourceSet", "Resources", "RestartPolicy", "ServiceSpec", "ShoalSettings", "TcpSocket", "UpdateConfig",

@@ -6,7 +6,9 @@ Values are shown where they are short and telling (image, mode, replicas, ports)
 
 from __future__ import annotations
 
-from node.manifest.model import GLOBAL, ServiceSpec
+from dataclasses import replace
+
+from node.manifest.model import GLOBAL, BlueGreen, ServiceSpec
 
 MAX_CHARS = 200
 
@@ -41,9 +43,22 @@ def describe_changes(old: ServiceSpec | None, new: ServiceSpec) -> str:
     ):
         if before != after:
             parts.append(f"{label} {'added' if before is None else 'removed' if after is None else 'changed'}")
+    parts.extend(_blue_green(shoal_old.blue_green, shoal_new.blue_green))
     if old.name != new.name:
         parts.append(f"name {old.name} -> {new.name}")
     return _cut("; ".join(parts))
+
+
+def _blue_green(old: BlueGreen | None, new: BlueGreen | None) -> list[str]:
+    """'blue_green added', 'blue_green active blue -> green' (a switch), 'blue_green changed' (the green side)."""
+    if old == new:
+        return []
+    if old is None or new is None:
+        return [f"blue_green {'added' if old is None else 'removed'}"]
+    parts = ["blue_green changed"] if replace(old, active=new.active) != new else []
+    if old.active != new.active:
+        parts.append(f"blue_green active {old.active} -> {new.active}")
+    return parts
 
 
 def _scale(spec: ServiceSpec) -> str:

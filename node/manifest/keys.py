@@ -114,13 +114,14 @@ SERVICE_NETWORK = _table(
 
 # x-shoal is ours: no extensions, unknown keys are errors, and null values too (the rule of the Compose keys, though
 # Compose's schema lets an x-* value be anything). A new key is a row here and a reader in xshoal.py.
-X_SHOAL = _table("readiness liveness canary proxy_protocol allow ingress", extensions=False)
+X_SHOAL = _table("readiness liveness canary blue_green proxy_protocol allow ingress", extensions=False)
 PROBE = _table("http_get tcp_socket exec period timeout failure_threshold success_threshold initial_delay",
                extensions=False)
 HTTP_GET = _table("path port", extensions=False, required="port")
 TCP_SOCKET = _table("port", extensions=False, required="port")
 EXEC = _table("command", extensions=False, required="command")
 CANARY = _table("image command environment weight", extensions=False, required="weight")
+BLUE_GREEN = _table("image command environment active", extensions=False)
 ALLOW_RULE = _table("from ports", extensions=False, required="from")
 FROM = _table("service network cidr", extensions=False)
 INGRESS = _table("allow", extensions=False, required="allow")

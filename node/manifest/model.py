@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from node.manifest.errors import ManifestWarning
 
 REPLICATED, GLOBAL = "replicated", "global"
+BLUE, GREEN = "blue", "green"  # x-shoal.blue_green sides
 LABEL_PREFIX = "node.labels."
 
 
@@ -151,6 +152,21 @@ class Canary:
     environment: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class BlueGreen:
+    """x-shoal blue_green: the green side (what differs from the service's spec, which is blue) and the live side.
+    environment is merged over the service's; `active` is not part of either side's version (node.rollout.bluegreen)."""
+
+    image: str | None = None  # None = the service's
+    command: tuple[str, ...] | None = None
+    environment: tuple[tuple[str, str], ...] = ()  # sorted by name
+    active: str = BLUE
+
+    def __post_init__(self) -> None:
+        if self.active not in (BLUE, GREEN):
+            raise ValueError(f"active must be {BLUE} or {GREEN}, not {self.active!r}")
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class AllowRule:
     """x-shoal allow: new connections from every replica of a service, from every replica on a network, or
@@ -175,6 +191,7 @@ class ShoalSettings:
     readiness: Probe | None = None
     liveness: Probe | None = None
     canary: Canary | None = None
+    blue_green: BlueGreen | None = None  # never together with a canary
     proxy_protocol: bool = False  # proxied connections open with a PROXY v2 header carrying the client's address
     allow: tuple[AllowRule, ...] = ()  # sorted, unique
     ingress: Ingress | None = None  # None: published ports are open to everyone (SPEC's default)

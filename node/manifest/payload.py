@@ -13,6 +13,7 @@ import json
 from node.manifest.model import (
     GLOBAL,
     LABEL_PREFIX,
+    BlueGreen,
     Canary,
     Deploy,
     Exec,
@@ -103,6 +104,8 @@ def _x_shoal(settings: ShoalSettings) -> dict[str, object]:
             body[key] = _probe(probe)
     if settings.canary is not None:
         body["canary"] = _canary(settings.canary)
+    if settings.blue_green is not None:
+        body["blue_green"] = _blue_green(settings.blue_green)
     if settings.proxy_protocol:
         body["proxy_protocol"] = True
     if settings.allow:
@@ -135,4 +138,15 @@ def _canary(canary: Canary) -> dict[str, object]:
         body["command"] = list(canary.command)
     if canary.environment:
         body["environment"] = dict(canary.environment)
+    return body
+
+
+def _blue_green(sides: BlueGreen) -> dict[str, object]:
+    body: dict[str, object] = {"active": sides.active}
+    if sides.image is not None:
+        body["image"] = sides.image
+    if sides.command is not None:
+        body["command"] = list(sides.command)
+    if sides.environment:
+        body["environment"] = dict(sides.environment)
     return body

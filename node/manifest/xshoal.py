@@ -1,5 +1,5 @@
-"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, a canary, PROXY protocol,
-network policy (allow rules and an ingress allow-list, read by policy.py).
+"""A service's `x-shoal` extension -> ShoalSettings: readiness and liveness probes, a canary or a blue-green pair,
+PROXY protocol, network policy (allow rules and an ingress allow-list, read by policy.py).
 
 x-shoal is Shoal's own namespace, so unknown keys here are errors (no x-* escape hatch). Adding a setting is
 three small steps: a field on ShoalSettings (model.py), a row in keys.X_SHOAL, and a reader in READERS below,
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from node.manifest.container import read_environment, read_image
-from node.manifest.errors import ManifestError, child
+from node.manifest.errors import ManifestError, child, show
 from node.manifest.fields import Notes, as_args, as_bool, as_int, as_number, as_port, as_str, read_object
-from node.manifest.keys import CANARY, EXEC, HTTP_GET, PROBE, TCP_SOCKET, X_SHOAL
+from node.manifest.keys import BLUE_GREEN, CANARY, EXEC, HTTP_GET, PROBE, TCP_SOCKET, X_SHOAL
 from node.manifest.limits import MAX_PATH_CHARS, MAX_RETRIES
-from node.manifest.model import Canary, Exec, HttpGet, Probe, ShoalSettings, TcpSocket
+from node.manifest.model import BLUE, GREEN, BlueGreen, Canary, Exec, HttpGet, Probe, ShoalSettings, TcpSocket
 from node.manifest.policy import Facts, read_allow, read_ingress
 from node.manifest.units import read_duration_s
 
@@ -31,6 +31,10 @@ MIN_PERIOD_MS = 100  # probing faster than 10/s is load, not information
 def read_x_shoal(value: object, field: str, notes: Notes, facts: Facts | None = None) -> ShoalSettings:
     keys = read_object(value, field, X_SHOAL, notes, null_ok=True)  # absent, or `x-shoal:` (an x-* may be null)
     facts = facts or Facts()
+    if "canary" in keys and "blue_green" in keys:
+        raise ManifestError(child(field, "blue_green"), keys["blue_green"],
+                            "a service cannot have both a canary and blue_green (both split its connections); "
+                            "remove one of them")
     return ShoalSettings(**{key: READERS[key](item, child(field, key), notes, facts) for key, item in keys.items()})
 
 
@@ -92,10 +96,28 @@ def read_canary(value: object, field: str, notes: Notes) -> Canary:
     )
 
 
+def read_blue_green(value: object, field: str, notes: Notes) -> BlueGreen:
+    """The green side (image, command, environment merged over the service's) and the live side (default blue)."""
+    keys = read_object(value, field, BLUE_GREEN, notes)
+    if not keys.keys() & {"image", "command", "environment"}:
+        raise ManifestError(field, value, "the green side would be the blue one; give it an image, command or "
+                                          "environment")
+    active = keys.get("active", BLUE)
+    if active not in (BLUE, GREEN):
+        raise ManifestError(child(field, "active"), active, f"{show(active)} is not a side; allowed: {BLUE}, {GREEN}")
+    return BlueGreen(
+        image=read_image(keys["image"], child(field, "image")) if "image" in keys else None,
+        command=as_args(keys["command"], child(field, "command")) if "command" in keys else None,
+        environment=read_environment(keys.get("environment", {}), child(field, "environment")),
+        active=str(active),
+    )
+
+
 READERS: dict[str, Callable[[object, str, Notes, Facts], Any]] = {  # key -> reader of its value
     "readiness": lambda value, field, notes, _facts: read_probe(value, field, notes),
     "liveness": lambda value, field, notes, _facts: read_probe(value, field, notes, liveness=True),
     "canary": lambda value, field, notes, _facts: read_canary(value, field, notes),
+    "blue_green": lambda value, field, notes, _facts: read_blue_green(value, field, notes),
     "proxy_protocol": lambda value, field, _notes, _facts: as_bool(value, field),
     "allow": read_allow,
     "ingress": read_ingress,

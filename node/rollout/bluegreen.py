@@ -7,35 +7,22 @@ write of the service record, which each node's proxy applies as soon as it holds
 depends on `active` (x-shoal is not part of a replica's version), so a switch restarts nothing, and a switch back
 is the same write again. Connections already open stay where they are; the inactive side keeps running.
 A release edits the inactive side (its replicas roll under update_config while it takes no traffic), then switches.
-`BlueGreen` belongs in node.manifest.model as ShoalSettings.blue_green once the manifest reads that key; until
-then callers pass it alongside the spec.
+`BlueGreen` is the manifest's (node.manifest.model, ShoalSettings.blue_green); this module re-exports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from node.manifest.model import BLUE as BLUE
+from node.manifest.model import GREEN as GREEN
+from node.manifest.model import BlueGreen as BlueGreen
 from node.manifest.model import ServiceSpec
 from node.proxy.model import Endpoint
 from node.rollout.variant import variant_spec
 
-BLUE, GREEN = "blue", "green"
 SUFFIX = ".green"
-
-
-@dataclass(frozen=True, slots=True)
-class BlueGreen:
-    """The green side (what differs from the service's spec) and which side is live."""
-
-    image: str | None = None
-    command: tuple[str, ...] | None = None
-    environment: tuple[tuple[str, str], ...] = ()  # merged over the service's, sorted by name
-    active: str = BLUE
-
-    def __post_init__(self) -> None:
-        if self.active not in (BLUE, GREEN):
-            raise ValueError(f"active must be {BLUE} or {GREEN}, not {self.active!r}")
 
 
 def green_name(service: str) -> str:

@@ -73,3 +73,12 @@ def abort(spec: ServiceSpec) -> ServiceSpec:
     if spec.x_shoal.canary is None:
         raise ValueError(f"service {spec.name} has no canary to abort")
     return replace(spec, x_shoal=replace(spec.x_shoal, canary=None))
+
+
+def with_weight(spec: ServiceSpec, weight_percent: float) -> ServiceSpec:
+    """The spec with its canary's weight set (ValueError if there is none; the caller checks 0 < weight <= 100).
+    Restarts nothing: only the canary's replica count may change."""
+    canary = spec.x_shoal.canary
+    if canary is None:
+        raise ValueError(f"service {spec.name} has no canary to weigh")
+    return replace(spec, x_shoal=replace(spec.x_shoal, canary=replace(canary, weight_percent=float(weight_percent))))

@@ -36,7 +36,7 @@ def variant_spec(spec: ServiceSpec, suffix: str, *, image: str | None, command: 
     return replace(spec, name=spec.name + suffix, image=image or spec.image,
                    command=command if command is not None else spec.command,
                    environment=tuple(sorted(merged.items())), deploy=deploy,
-                   x_shoal=replace(spec.x_shoal, canary=None))
+                   x_shoal=replace(spec.x_shoal, canary=None, blue_green=None))  # a variant has no variant
 
 
 def split(first: int, second: int, second_percent: float) -> tuple[int, int]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.agent import advertise_address
 from node.config import build
+from node.startup import advertise_address
 
 
 def test_explicit_advertise_wins() -> None:

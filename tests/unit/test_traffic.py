@@ -77,3 +77,24 @@ def test_a_report_with_a_bad_address_is_left_out_not_a_crash() -> None:
     statuses = {"a": status(replica("web", 0, "not-an-ip"), replica("web", 1, "198.19.1.3"))}
     (route,) = plumbing([spec("web", expose=(80,))], statuses, {"a"}, RANGE, OWN).table.values()
     assert route.endpoints == (Endpoint("198.19.1.3", 80),)
+
+
+def test_a_canary_takes_its_weight_on_the_services_route_and_gets_no_vip_of_its_own() -> None:
+    from node.manifest.model import Canary
+    web = replace(spec("web", ports=(Port(8080, 80),)), x_shoal=ShoalSettings(canary=Canary(weight_percent=1)))
+    statuses = {"a": status(replica("web", 0, "198.19.1.2"), replica("web", 1, "198.19.1.3"),
+                            replica("web.canary", 0, "198.19.1.9"))}
+    out = plumbing([web], statuses, {"a"}, RANGE, OWN)
+    assert set(out.vips) == {"web"}
+    route = out.table[Address("127.0.0.1", 8080)]
+    weights = {e.ip: e.weight for e in route.endpoints}
+    # each stable endpoint 99 * 1 canary, the canary 1 * 2 stable: 2 in 200 connections go to the canary
+    assert weights == {"198.19.1.2": 99, "198.19.1.3": 99, "198.19.1.9": 2}
+
+
+def test_an_unready_canary_takes_nothing_and_the_stable_set_serves() -> None:
+    from node.manifest.model import Canary
+    web = replace(spec("web", ports=(Port(8080, 80),)), x_shoal=ShoalSettings(canary=Canary(weight_percent=50)))
+    statuses = {"a": status(replica("web", 0, "198.19.1.2"), replica("web.canary", 0, "198.19.1.9", ready=False))}
+    route = plumbing([web], statuses, {"a"}, RANGE, OWN).table[Address("127.0.0.1", 8080)]
+    assert route.endpoints == (Endpoint("198.19.1.2", 80),)

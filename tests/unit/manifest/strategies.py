@@ -65,6 +65,8 @@ probes = st.builds(lambda action, rest: {**action, **rest}, probe_actions,
 canaries = st.builds(lambda weight, image, rest: {"weight": weight, "image": image, **rest},
                      st.one_of(st.floats(0.001, 100), st.integers(1, 100)), images,
                      _optional(command=args, environment=environments))
+blue_greens = st.builds(lambda image, rest: {"image": image, **rest}, images,
+                        _optional(command=args, environment=environments, active=st.sampled_from(["blue", "green"])))
 healthchecks = _optional(
     test=st.one_of(st.lists(safe_text, min_size=1, max_size=3).map(lambda a: ["CMD", *a]),
                    safe_text.filter(bool), st.just(["NONE"])),
@@ -87,8 +89,10 @@ _bodies = st.builds(
               expose=st.lists(st.one_of(ports, ports.map(str), ports.map(lambda p: f"{p}/tcp")), max_size=3),
               networks=st.lists(names, min_size=1, max_size=3, unique=True),
               deploy=deploys, healthcheck=healthchecks,
-              **{"x-shoal": _optional(readiness=probes, liveness=probes, canary=canaries,
-                                      proxy_protocol=st.booleans())}))
+              **{"x-shoal": st.builds(lambda rest, variant: {**rest, **variant},
+                                      _optional(readiness=probes, liveness=probes, proxy_protocol=st.booleans()),
+                                      st.one_of(_optional(canary=canaries),
+                                                _optional(blue_green=blue_greens)))}))
 
 
 def _cidr(address: int, prefix: int, bare: bool) -> str:

@@ -132,6 +132,7 @@ VALID_BODIES = [
     "healthcheck: {test: wget -q http://127.0.0.1/}",
     "healthcheck: {disable: true}",
     "x-shoal: {canary: {image: x, weight: 5, environment: {A: b}}}\nhealthcheck: {disable: true}",
+    "x-shoal: {blue_green: {image: x, environment: {A: b}, active: green}}",
     "x-shoal: {readiness: {http_get: {port: 8080}}}",
     "ports: ['8080:80/tcp']\nexpose: [9090, '9091/tcp']\nenvironment: [A=1, B=x=y]\ncommand: echo 'a b' c\n"
     "networks: {default: null}",

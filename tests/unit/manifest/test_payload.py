@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.manifest import ManifestError, ServiceSpec, parse_manifest, spec_from_payload, spec_to_payload, with_replicas
+from node.manifest import (
+    BlueGreen,
+    ManifestError,
+    ServiceSpec,
+    parse_manifest,
+    spec_from_payload,
+    spec_to_payload,
+    with_replicas,
+)
 from tests.unit.manifest.helpers import parse_one
 from tests.unit.manifest.strategies import names, service_bodies
 
@@ -54,6 +62,15 @@ def test_payload_is_plain_json_data() -> None:
     assert payload["x-shoal"] == {"canary": {"image": "x", "weight": 5.0, "environment": {"A": "b"}}}
     assert payload["healthcheck"] == {"test": ["NONE"], "interval": "30s", "timeout": "30s", "retries": 3,
                                       "start_period": "0s"}
+
+
+def test_blue_green_payload_writes_active_and_reads_back() -> None:
+    spec = parse_one("x-shoal: {blue_green: {image: x, command: [a, b], environment: {A: b}}}")
+    payload = spec_to_payload(spec)
+    assert payload["x-shoal"] == {"blue_green": {"image": "x", "command": ["a", "b"], "environment": {"A": "b"},
+                                                 "active": "blue"}}
+    assert spec_from_payload("web", payload) == spec
+    assert spec.x_shoal.blue_green == BlueGreen(image="x", command=("a", "b"), environment=(("A", "b"),))
 
 
 @pytest.mark.parametrize(("payload", "field", "fragment"), [

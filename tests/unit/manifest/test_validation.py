@@ -165,6 +165,15 @@ ERRORS: list[tuple[str, str, str]] = [
     (one_service("x-shoal: {canary: {image: x}}"), f"{W}.x-shoal.canary.weight", "is required"),
     (one_service("x-shoal: {canary: {image: 'Bad Image', weight: 5}}"), f"{W}.x-shoal.canary.image",
      "not an image reference"),
+    (one_service("x-shoal: {blue_green: {active: green}}"), f"{W}.x-shoal.blue_green", "would be the blue one"),
+    (one_service("x-shoal: {blue_green: {image: x, active: red}}"), f"{W}.x-shoal.blue_green.active",
+     "allowed: blue, green"),
+    (one_service("x-shoal: {blue_green: {image: x, weight: 5}}"), f"{W}.x-shoal.blue_green.weight",
+     "allowed: active, command, environment, image"),
+    (one_service("x-shoal: {blue_green: {image: 'Bad Image'}}"), f"{W}.x-shoal.blue_green.image",
+     "not an image reference"),
+    (one_service("x-shoal: {canary: {image: x, weight: 5}, blue_green: {image: y}}"), f"{W}.x-shoal.blue_green",
+     "cannot have both a canary and blue_green"),
     # null (`key:` with nothing after it): an error wherever Compose's schema refuses it
     (one_service("environment:"), f"{W}.environment", f"{W}.environment: is empty (null), which Compose does not "
                                                       "accept here; give a value or remove the key"),
