@@ -8,14 +8,13 @@ and publishes its status (verdicts and marks) through gossip. Containers start, 
 ready after random delays, by the fate of their version. `Truth` records what really happens, for the invariants:
 a replacement is *in flight* from the moment an owner stops a running older replica for the new version until the
 new replica's owner judges it settled; a batch may begin only after every earlier batch has settled.
-The service record's payload is {"spec", "previous"}: one way (the one docs/rollouts.md proposes) to keep the
-previous spec with the generation it precedes.
+The service record's payload is the agent's own (node.desired.encode_payload / read_service: the spec, and the
+previous spec with the generation it precedes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,10 +22,11 @@ from dataclasses import dataclass, field, replace
 from gossip.entry import Record
 from gossip.members import Status
 from gossip.simnet import SimNode, Simulation
-from node.manifest import ServiceSpec, spec_from_payload, spec_to_payload
+from node.desired import encode_payload, read_service, revision
+from node.manifest import ServiceSpec
 from node.observed import NodeStatus, ReplicaReport, RolloutMark, decode_status, encode_status, status_key
 from node.replica import SlotKey, version
-from node.rollout import Phase, Previous, Revision, Verdict, Watch, assess, decide, rollback_of, watch
+from node.rollout import Phase, Previous, Revision, Verdict, Watch, assess, decide, watch
 
 KEY = "service/web"
 SEEN = (Status.ALIVE, Status.SUSPECT)
@@ -40,17 +40,13 @@ GOOD, CRASH, NEVER_READY = "good", "crash", "never-ready"
 
 
 def payload(spec: ServiceSpec, previous: Previous | None) -> bytes:
-    prev = None if previous is None else {"generation": previous.generation, "spec": spec_to_payload(previous.spec)}
-    return json.dumps({"spec": spec_to_payload(spec), "previous": prev}, sort_keys=True,
-                      separators=(",", ":")).encode()
+    return encode_payload(spec, previous)[0]
 
 
 def read_revision(record: Record) -> Revision:
-    body = json.loads(record.entry.payload)
-    prev = body["previous"]
-    previous = None if prev is None else Previous(prev["generation"], spec_from_payload("web", prev["spec"]))
-    return Revision(spec_from_payload("web", body["spec"]), record.entry.generation, previous,
-                    rollback_of(record.entry.note))
+    view = read_service(record)
+    assert view is not None, "the simulation never deletes the service"
+    return revision(view)
 
 
 @dataclass
