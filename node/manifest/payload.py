@@ -131,22 +131,21 @@ def _probe(probe: Probe) -> dict[str, object]:
 
 
 def _canary(canary: Canary) -> dict[str, object]:
-    body: dict[str, object] = {"weight": canary.weight_percent}
-    if canary.image is not None:
-        body["image"] = canary.image
-    if canary.command is not None:
-        body["command"] = list(canary.command)
-    if canary.environment:
-        body["environment"] = dict(canary.environment)
-    return body
+    return {"weight": canary.weight_percent, **_variant(canary.image, canary.command, canary.environment)}
 
 
 def _blue_green(sides: BlueGreen) -> dict[str, object]:
-    body: dict[str, object] = {"active": sides.active}
-    if sides.image is not None:
-        body["image"] = sides.image
-    if sides.command is not None:
-        body["command"] = list(sides.command)
-    if sides.environment:
-        body["environment"] = dict(sides.environment)
+    return {"active": sides.active, **_variant(sides.image, sides.command, sides.environment)}
+
+
+def _variant(image: str | None, command: tuple[str, ...] | None,
+             environment: tuple[tuple[str, str], ...]) -> dict[str, object]:
+    """What a canary or a green side changes: only the fields it sets."""
+    body: dict[str, object] = {}
+    if image is not None:
+        body["image"] = image
+    if command is not None:
+        body["command"] = list(command)
+    if environment:
+        body["environment"] = dict(environment)
     return body

@@ -176,15 +176,22 @@ def services(lab: SharedLab) -> Iterator[list[str]]:
                  f"every container of {sorted(gone)} removed")
 
 
-def test_a_rolling_update_of_four_replicas_fails_no_request(lab: SharedLab, services: list[str]) -> None:
-    name, port = "rolling", 8090
-    services.append(name)
+def four_on_version_1(lab: SharedLab, name: str, port: int) -> tuple[Target, int]:
+    """`name` created with 4 replicas of version 1, its rollout completed and version 1 answering on LOAD_HOST's
+    published `port`: (that target, the generation created)."""
     target = Target(lab.address(LOAD_HOST), port)
     created = apply(lab, name, manifest(name, published=port))
     serving(lab, name, 4, DEMO_1)
     code, status = rollout_end(lab, name, created)
     assert (status["phase"], code) == ("completed", 0), status
     wait_for(answers_only(target, "1"), DEADLINE_S, f"version 1 answering at {target}")
+    return target, created
+
+
+def test_a_rolling_update_of_four_replicas_fails_no_request(lab: SharedLab, services: list[str]) -> None:
+    name, port = "rolling", 8090
+    services.append(name)
+    target, _ = four_on_version_1(lab, name, port)
 
     with Load(target, DURING) as load:
         generation = apply(lab, name, manifest(name, published=port, image=DEMO_2))
@@ -206,12 +213,7 @@ def test_a_version_that_exits_at_once_is_rolled_back_while_the_old_one_serves(la
                                                                              services: list[str]) -> None:
     name, port = "faulty", 8091
     services.append(name)
-    target = Target(lab.address(LOAD_HOST), port)
-    created = apply(lab, name, manifest(name, published=port))
-    serving(lab, name, 4, DEMO_1)
-    code, status = rollout_end(lab, name, created)
-    assert (status["phase"], code) == ("completed", 0), status
-    wait_for(answers_only(target, "1"), DEADLINE_S, f"version 1 answering at {target}")
+    target, created = four_on_version_1(lab, name, port)
 
     with Load(target, DURING) as load:
         # Image 2 with a command that exits at once: the failed version is also visible in `ps` by its image.
