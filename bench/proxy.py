@@ -19,13 +19,21 @@ Run as root:  .venv/bin/python bench/proxy.py run [--reps 3] [--dur 10] [--dur2 
 Needs: apt-get install haproxy nginx-light wrk (iproute2, util-linux taskset, curl). Every wrk run is bounded by
 -d and `timeout`; every process started here is ended by PID and the namespace is deleted on exit.
 Also: `bench/proxy.py serve ...` is the proxy process itself (started by `run` inside the namespace).
+CPU cost:     .venv/bin/python bench/proxy.py cpu [--reps 3] [--dur 5] [--profile] [--base TREE --configs ...]
+  the same backends and proxies, keep-alive and `Connection: close` runs (-c64), each proxy process's utime+stime
+  (/proc/PID/stat) over a run divided by wrk's request count: CPU us per request and per new connection, and the
+  same for the backends. Proxy / backends is the steadiest figure on a shared machine. --base TREE runs a second
+  Shoal proxy from another tree (shoal-base) interleaved with this one; --profile runs shoal under cProfile and
+  leaves WORK/shoal.prof.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import math
 import os
 import re
 import shutil
@@ -45,7 +53,8 @@ CLIENT_CPU, NODE_CPU = 0, 1
 BACKENDS = [("127.0.0.1", 18081), ("127.0.0.1", 18082), ("127.0.0.1", 18083)]
 URLS = {"haproxy-tcp": "http://127.0.0.1:18100", "shoal": "http://127.0.0.2:18110",
         "shoal-busy-inloop": "http://127.0.0.2:18111", "shoal-busy-apart": "http://127.0.0.2:18110",
-        "shoal-asyncio": "http://127.0.0.2:18112", "direct": "http://127.0.0.1:18081"}
+        "shoal-asyncio": "http://127.0.0.2:18112", "shoal-base": "http://127.0.0.2:18113",
+        "direct": "http://127.0.0.1:18081"}
 DEFAULT_CONFIGS = ["haproxy-tcp", "shoal", "shoal-busy-inloop", "shoal-busy-apart"]
 
 
@@ -58,6 +67,8 @@ def serve(args: argparse.Namespace) -> None:
 
     ip, port = args.listen.rsplit(":", 1)
     endpoints = tuple(Endpoint(h, int(p)) for h, p in (b.rsplit(":", 1) for b in args.backends.split(",")))
+    pauses = GcPauses()
+    gc.callbacks.append(pauses.callback)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -68,18 +79,57 @@ def serve(args: argparse.Namespace) -> None:
             failed = await proxy.update({Address(ip, int(port)): Route("bench", endpoints)})
             if failed:
                 raise SystemExit(f"cannot listen on {args.listen}")
+            # Count the collections while serving only: start-up's (imports) are not in the data path. No
+            # gc.freeze() here: with no cycles left, one gen0 collection came in a whole `cpu` run with it or
+            # without it (0.08 against 0.18 ms).
+            pauses.reset()
             busy = asyncio.create_task(burn(args.busy_ms, args.busy_every_ms, stop)) if args.busy_ms else None
             print(f"serving {args.listen} on {type(loop).__module__}", flush=True)
             await stop.wait()
             if busy is not None:
                 await busy
             print(proxy.snapshot()[0], flush=True)  # counters, for the log
+            print(f"gc pauses per generation: {pauses.summary()}", flush=True)
 
+    if args.profile:  # cProfile of the whole process until SIGTERM (`cpu --profile`: where the time goes)
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     if args.loop == "uvloop":
         import uvloop
         uvloop.run(main())
     else:
         asyncio.run(main())
+    if args.profile:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+
+
+class GcPauses:
+    """Count and length of the cyclic GC's collections, per generation: each one stalls the proxy's loop, so
+    they show in the latency tail (printed to the proxy's log at exit)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = [0, 0, 0]
+        self.total_s = [0.0, 0.0, 0.0]
+        self.max_s = [0.0, 0.0, 0.0]
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        took, generation = time.perf_counter() - self.started, info["generation"]
+        self.count[generation] += 1
+        self.total_s[generation] += took
+        self.max_s[generation] = max(self.max_s[generation], took)
+
+    def summary(self) -> str:
+        return ", ".join(f"gen{g}: {self.count[g]} x, {self.total_s[g] * 1000:.1f} ms in all, "
+                         f"longest {self.max_s[g] * 1000:.2f} ms" for g in range(3))
 
 
 async def burn(busy_ms: float, every_ms: float, stop: asyncio.Event) -> None:
@@ -109,6 +159,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.started: dict[str, subprocess.Popen[bytes]] = {}  # by name (`ip netns exec` and taskset exec, so
+        # each Popen's pid is the process itself: what `cpu` reads /proc/PID/stat of)
         self.results = WORK / "results"
 
     def ns(self, *cmd: str, cpu: int | None = None) -> list[str]:
@@ -119,6 +171,7 @@ class Bench:
         log = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
         proc = subprocess.Popen(self.ns(*cmd, cpu=NODE_CPU), stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
+        self.started[name] = proc
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
@@ -192,11 +245,17 @@ backend bk_tcp
         self.shoal = self.start_shoal("shoal", "127.0.0.2:18110", "uvloop")
         if "shoal-asyncio" in self.args.configs:
             self.start_shoal("shoal-asyncio", "127.0.0.2:18112", "asyncio")
+        if getattr(self.args, "base", None):  # `cpu --base TREE`: that tree's proxy, to compare a change against
+            backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
+            self.start("shoal-base", [sys.executable, str(Path(self.args.base) / "bench" / "proxy.py"), "serve",
+                                      "--listen", "127.0.0.2:18113", "--backends", backends])
 
     def start_shoal(self, name: str, listen: str, loop: str, busy: bool = False) -> subprocess.Popen[bytes]:
         backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
         cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", backends,
                "--loop", loop]
+        if getattr(self.args, "profile", None):
+            cmd += ["--profile", str(WORK / f"{name}.prof")]
         if busy:
             cmd += ["--busy-ms", str(self.args.busy_ms), "--busy-every-ms", str(self.args.busy_every_ms)]
         return self.start(name, cmd)
@@ -221,6 +280,55 @@ backend bk_tcp
                                                  "--timeout", "5s", *extra, url, cpu=CLIENT_CPU)]
         out = subprocess.run(cmd, capture_output=True, timeout=dur + 40)
         (self.results / f"{name}.txt").write_bytes(out.stdout + out.stderr)
+
+    def cpu(self) -> None:
+        """CPU cost per request (keep-alive) and per new connection (Connection: close) of each proxy process:
+        its utime+stime over one wrk run divided by the requests wrk completed, and the same for the 3 backends
+        together. Throughput on the shared CPU1 swings with whatever else runs there; CPU time per request hardly
+        does, and at saturation proxy + backends per request is what decides how many requests get through."""
+        a = self.args
+        pids = {"haproxy-tcp": self.started["haproxy"].pid, **{name: proc.pid for name, proc in self.started.items()
+                                                                if name.startswith("shoal")}}
+        backends = [self.started[f"backend{i}"].pid for i in range(1, len(BACKENDS) + 1)]
+        for config in a.configs:
+            self.ready(config)
+            self.wrk(f"warm_{config}", URLS[config] + "/", 64, 2)
+        rows: dict[str, dict[str, list[tuple[float, float, float]]]] = {c: {"rps": [], "conn": []} for c in a.configs}
+        loads: list[str] = []
+        for rep in range(1, a.reps + 1):
+            loads.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
+            for config in a.configs:
+                for test, extra in (("rps", ()), ("conn", ("-H", "Connection: close"))):
+                    (user0, sys0), other0 = cpu_us(pids[config]), sum(sum(tree_cpu_us(pid)) for pid in backends)
+                    idle0 = cpu_idle_s(NODE_CPU)
+                    self.wrk(f"{rep}_{config}_{test}", URLS[config] + "/", a.conns, a.dur, *extra)
+                    (user1, sys1), other1 = cpu_us(pids[config]), sum(sum(tree_cpu_us(pid)) for pid in backends)
+                    idle = (cpu_idle_s(NODE_CPU) - idle0) / a.dur
+                    path = self.results / f"{rep}_{config}_{test}.txt"
+                    done = wrk_requests(path) or math.nan
+                    each = ((user1 - user0) / done, (sys1 - sys0) / done, (other1 - other0) / done)
+                    rows[config][test].append(each)
+                    r = parse_wrk(path)
+                    print(f"  rep {rep} {config} {test}: {each[0]:.2f} + {each[1]:.2f} us CPU (user + sys) each, "
+                          f"backends {each[2]:.2f}; {r['rps'] or 0:,.0f}/s, p99 {r['p99']} ms, "
+                          f"errors {r['errors']:.0f}, CPU{NODE_CPU} {idle:.0%} idle", file=sys.stderr)
+        print(f"\n{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, commit {git_commit()}; medians of {a.reps} runs of "
+              f"{a.dur} s; load average at each rep: {', '.join(loads)}\n")
+        # The backends' CPU per request is the same work whichever proxy is in front, so proxy / backends cancels
+        # out what slows the whole machine down at times (other work on the CPU, its caches, its clock).
+        print("| config | keep-alive c64: proxy CPU us per request = user + sys | per run | backends "
+              "| proxy / backends | Connection: close c64: proxy CPU us per connection = user + sys | per run "
+              "| backends | proxy / backends |")
+        print("|---|---:|---|---:|---:|---:|---|---:|---:|")
+
+        def cells(runs: list[tuple[float, float, float]]) -> str:
+            user, system, other = (median([r[i] for r in runs]) or math.nan for i in range(3))
+            relative = median([(u + s) / b for u, s, b in runs if b]) or math.nan
+            return (f"{median([u + s for u, s, _ in runs]) or math.nan:.1f} = {user:.1f} + {system:.1f} | "
+                    + " / ".join(f"{u + s:.1f}" for u, s, _ in runs) + f" | {other:.1f} | {relative:.2f}")
+
+        for config in a.configs:
+            print(f"| {config} | {cells(rows[config]['rps'])} | {cells(rows[config]['conn'])} |")
 
     def around(self, config: str) -> list[subprocess.Popen[bytes]]:
         """Start what a config needs only while it is measured (busy work would tax the others' runs)."""
@@ -272,6 +380,36 @@ def git_commit() -> str:
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "node/proxy", "bench/proxy.py"],
                            capture_output=True, text=True).stdout.strip()
     return out.stdout.strip() + (" + uncommitted node/proxy, bench/proxy.py" if dirty else "")
+
+
+def cpu_us(pid: int) -> tuple[float, float]:
+    """utime and stime of process `pid` (all its threads) so far, in microseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) * tick_us, int(fields[12]) * tick_us  # fields 14 and 15 of stat(5)
+
+
+def cpu_idle_s(cpu: int) -> float:
+    """Idle time of one CPU so far (/proc/stat), in seconds: whether a test kept the node's CPU busy."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            return int(line.split()[4]) / os.sysconf("SC_CLK_TCK")
+    return math.nan
+
+
+def tree_cpu_us(pid: int) -> tuple[float, float]:
+    """utime and stime of `pid` and its live descendants (nginx: the master and its worker), in microseconds."""
+    user, system = cpu_us(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            child_user, child_system = tree_cpu_us(int(child))
+            user, system = user + child_user, system + child_system
+    return user, system
+
+
+def wrk_requests(path: Path) -> int:
+    m = re.search(r"(\d+) requests in", path.read_text()) if path.exists() else None
+    return int(m.group(1)) if m else 0
 
 
 def first_line(cmd: list[str]) -> str:
@@ -365,12 +503,22 @@ def main() -> None:
     run.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=sorted(URLS))
     run.add_argument("--busy-ms", type=float, default=1.0, help="busy configs: CPU held per slice, ms")
     run.add_argument("--busy-every-ms", type=float, default=10.0, help="busy configs: one slice per this, ms")
+    cpu = sub.add_parser("cpu", help="CPU microseconds per request and per connection of each proxy (root)")
+    cpu.add_argument("--reps", type=int, default=3)
+    cpu.add_argument("--dur", type=int, default=5, help="each test, s")
+    cpu.add_argument("--conns", type=int, default=64)
+    cpu.add_argument("--configs", nargs="+", default=["haproxy-tcp", "shoal"],
+                     choices=["haproxy-tcp", "shoal", "shoal-base"])
+    cpu.add_argument("--base", help="a tree (`git archive HEAD bench gossip node | tar -x -C TREE`) whose proxy runs "
+                                    "as shoal-base, interleaved with this one's: A/B on the same noise")
+    cpu.add_argument("--profile", action="store_true", help="run shoal under cProfile (WORK/shoal.prof)")
     serve_p = sub.add_parser("serve", help="one proxy process (started by run)")
     serve_p.add_argument("--listen", required=True)
     serve_p.add_argument("--backends", required=True)
     serve_p.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     serve_p.add_argument("--busy-ms", type=float, default=0.0)
     serve_p.add_argument("--busy-every-ms", type=float, default=10.0)
+    serve_p.add_argument("--profile", help="write a cProfile of the process here on exit")
     burn_p = sub.add_parser("burn", help="busy work in a process of its own (started by run)")
     burn_p.add_argument("--busy-ms", type=float, default=1.0)
     burn_p.add_argument("--busy-every-ms", type=float, default=10.0)
@@ -388,7 +536,10 @@ def main() -> None:
         bench = Bench(args)
         try:
             bench.setup()
-            bench.run()
+            if args.command == "cpu":
+                bench.cpu()
+            else:
+                bench.run()
         finally:
             bench.cleanup()
 

@@ -4,7 +4,8 @@ Role: the shell around one route. On a new client it applies the limits in order
 hook, no endpoint) and otherwise pauses the client's reading and connects upstream, trying the next endpoint of
 the rotation on a refusal or timeout, up to `connect_attempts`. A route change swaps the route and rotation in
 place: open connections, whichever endpoint they use, carry on (drain); only new connections see the new route.
-Boundary: endpoint choice is select.py's, byte moving relay.py's; the Proxy owns listeners' lifetimes.
+Boundary: endpoint choice is select.py's, stepping a connect attempt connect.py's, byte moving relay.py's; the
+Proxy owns listeners' lifetimes.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from gossip.clock import Handle
 from node.proxy import proxyv2
 from node.proxy.config import ProxyConfig
+from node.proxy.connect import Connect
 from node.proxy.model import Address, Route
 from node.proxy.relay import Downstream, Upstream
 from node.proxy.select import Rotation
@@ -29,7 +31,6 @@ log = logging.getLogger("shoal.proxy")
 Admit = Callable[[str, str, Address], bool]
 """admit(client_ip, service, listen address) -> whether to forward this connection (network policies decide:
 a VIP listener's port is the service's own port, a node-address listener is a published port)."""
-Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 IDLE_SWEEPS = 4  # sweeps run every idle_timeout_s / IDLE_SWEEPS; a client quiet for this many is closed
 
 
@@ -53,17 +54,18 @@ def listening_socket(address: Address, backlog: int) -> socket.socket:
 
 class Listener:
     def __init__(self, address: Address, route: Route, *, config: ProxyConfig, now: Callable[[], float],
-                 admit: Admit | None, spawn: Spawn) -> None:
+                 admit: Admit | None) -> None:
         self.address = address
         self.route = route
         self.rotation = Rotation(route.endpoints)
         self.counters = Counters()
         self.clients: set[Downstream] = set()
-        self.connecting: set[Downstream] = set()  # clients whose replica has not answered yet
+        self.connecting: set[Downstream] = set()  # clients whose connect attempt is running (to its outcome)
         self.server: asyncio.AbstractServer | None = None
         self.error: str | None = "not opened yet"
         self.retry: Handle | None = None  # a pending re-open after a failure
-        self._config, self._now, self._admit, self._spawn = config, now, admit, spawn
+        self._config, self._now, self._admit = config, now, admit
+        self._loop = asyncio.get_running_loop()
 
     def reroute(self, route: Route) -> None:
         self.route = route
@@ -78,7 +80,9 @@ class Listener:
             self.error = f"{type(exc).__name__}: {exc.strerror or exc}"
             raise
         try:
-            self.server = await asyncio.get_running_loop().create_server(self._client, sock=sock,
+            # The factory is a partial, not a method: one Python call fewer per connection.
+            self.server = await asyncio.get_running_loop().create_server(partial(Downstream, self, self.counters),
+                                                                         sock=sock,
                                                                          backlog=self._config.backlog)
         except BaseException:
             sock.close()
@@ -93,9 +97,6 @@ class Listener:
         if self.server is not None:
             self.server.close()
             self.server = None
-
-    def _client(self) -> Downstream:
-        return Downstream(self, self.counters)
 
     def arrive(self, client: Downstream) -> None:
         transport = client.transport
@@ -115,8 +116,14 @@ class Listener:
             self.connecting.add(client)
             counters.accepted += 1
             transport.pause_reading()  # nothing to forward to until a replica answers (uvloop ignores this here)
+            # Needed even when buffer_bytes is the usual 64 KiB: uvloop's own default low-water mark is 16 bytes
+            # (64 // 4, missing its * 1024), not the quarter of the high-water mark that flow control relies on.
             transport.set_write_buffer_limits(high=self._config.buffer_bytes)
-            client.task = self._spawn(self._connect(client, route))
+            header = b""
+            if route.proxy_protocol:
+                header = proxyv2.header(transport.get_extra_info("peername"), transport.get_extra_info("sockname"))
+            client.connect = connect = Connect(header, partial(self._outcome, client))
+            self._attempt(client, connect)
 
     def _admitted(self, transport: asyncio.Transport, service: str) -> bool:
         assert self._admit is not None
@@ -128,8 +135,9 @@ class Listener:
             return False
 
     def depart(self, client: Downstream) -> None:
+        # A client that leaves while connecting stays in `connecting` until its attempt's outcome (the
+        # cancellation its connection_lost asked for) arrives: until then a socket of ours is still open.
         self.clients.discard(client)
-        self.connecting.discard(client)
         endpoint = client.endpoint
         if endpoint is not None:
             client.endpoint = None
@@ -140,66 +148,68 @@ class Listener:
             else:
                 open_by.pop(endpoint, None)
 
-    async def _connect(self, client: Downstream, route: Route) -> None:
+    def _attempt(self, client: Downstream, connect: Connect) -> None:
+        """Start the client's next connect attempt, on an endpoint it has not tried; close it if none is left."""
+        rotation = self.rotation  # re-read: a route change while we retry applies to the next attempt
+        now, tried = self._now(), connect.tried
+        endpoint = rotation.pick(now, tried) if len(tried) < self._config.connect_attempts else None
+        if endpoint is None:
+            self._done_connecting(client)
+            self.counters.closed_no_endpoint += 1
+            client.close()
+            return
+        if tried:
+            self.counters.retries += 1
+        tried.append(endpoint.address)
+        # The deadline is enforced by expire(), run from one periodic timer, rather than by a timer per attempt:
+        # at thousands of new connections a second, a timer each (asyncio.timeout) costs more.
+        connect.start(self._loop.create_connection(partial(Upstream, client, connect.header), endpoint.ip,
+                                                   endpoint.port),
+                      endpoint.address, rotation, now + self._config.connect_timeout_s)
+
+    def _outcome(self, client: Downstream, connect: Connect, result: Any, exc: BaseException | None) -> None:
+        """One attempt ended: link the pair, or try the next endpoint, or stop (the client left, or a bug)."""
         try:
-            await self._attempts(client, route)
-        except Exception:  # a bug here must cost one client connection, not the proxy's task group
-            log.exception("connecting upstream failed", extra={"fields": {"service": route.service}})
+            if exc is None:
+                transport, upstream = result
+                self._linked(client, upstream, transport)
+                return
+            endpoint, rotation = connect.endpoint, connect.rotation
+            assert endpoint is not None and rotation is not None
+            if isinstance(exc, OSError):
+                self._failed(rotation, endpoint, exc)
+                self._attempt(client, connect)
+            elif isinstance(exc, asyncio.CancelledError):
+                down = client.transport
+                if connect.expired and down is not None and not down.is_closing():
+                    self._failed(rotation, endpoint, TimeoutError())
+                    self._attempt(client, connect)
+                else:  # the client went away, or the proxy is shutting down
+                    self._done_connecting(client)
+            else:
+                raise exc
+        except Exception:  # a bug here must cost one client connection, not the proxy
+            log.exception("connecting upstream failed", extra={"fields": {"service": self.route.service}})
             self._done_connecting(client)
             client.abort()
-
-    async def _attempts(self, client: Downstream, route: Route) -> None:
-        down = client.transport
-        assert down is not None
-        config, counters, loop = self._config, self.counters, asyncio.get_running_loop()
-        header = b""
-        if route.proxy_protocol:
-            header = proxyv2.header(down.get_extra_info("peername"), down.get_extra_info("sockname"))
-        tried: list[Address] = []
-        for attempt in range(config.connect_attempts):
-            rotation = self.rotation  # re-read: a route change while we retry applies to the next attempt
-            now = self._now()
-            endpoint = rotation.pick(now, tried)
-            if endpoint is None:
-                break
-            if attempt:
-                counters.retries += 1
-            tried.append(endpoint.address)
-            # The deadline is enforced by expire(), run from one periodic timer, rather than by a timer per
-            # attempt: at thousands of new connections a second, a timer each (asyncio.timeout) costs more.
-            client.deadline = now + config.connect_timeout_s
-            try:
-                up, upstream = await loop.create_connection(partial(Upstream, client, header), endpoint.ip,
-                                                            endpoint.port)
-            except OSError as exc:
-                self._failed(rotation, endpoint.address, exc)
-                continue
-            except asyncio.CancelledError:
-                if not client.expired or down.is_closing():
-                    raise  # the client went away, or the proxy is shutting down
-                client.expired = False
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                self._failed(rotation, endpoint.address, TimeoutError())
-                continue
-            self._linked(client, upstream, up, endpoint.address)
-            return
-        self._done_connecting(client)
-        counters.closed_no_endpoint += 1
-        down.close()
+            if exc is None:
+                result[0].abort()  # the replica side too, if it was connected: nothing will relay it now
 
     def expire(self, now: float) -> None:
         """Cut short the connect attempts whose deadline passed (each then tries the next endpoint)."""
         for client in self.connecting:
-            if client.deadline <= now and client.task is not None and not client.expired:
-                client.expired = True
-                client.task.cancel()
+            connect = client.connect
+            if connect is not None and connect.deadline <= now and not connect.expired and connect.cancel():
+                connect.expired = True
 
     def _done_connecting(self, client: Downstream) -> None:
-        client.task = None
+        client.connect = None
         self.connecting.discard(client)
 
-    def _linked(self, client: Downstream, upstream: Upstream, transport: asyncio.BaseTransport,
-                endpoint: Address) -> None:
+    def _linked(self, client: Downstream, upstream: Upstream, transport: asyncio.Transport) -> None:
+        connect = client.connect
+        assert connect is not None and connect.endpoint is not None
+        endpoint = connect.endpoint
         self._done_connecting(client)
         down = client.transport
         assert down is not None
@@ -224,9 +234,8 @@ class Listener:
     def sweep(self) -> None:
         """One idle check: close clients that moved no bytes for IDLE_SWEEPS sweeps in a row."""
         for client in list(self.clients):
-            if client.task is not None and not client.task.done():
-                continue  # still connecting: the connect deadline bounds that (a task that ended without
-                # settling its client would be a bug; the idle timeout then still closes the client)
+            if client.connect is not None:
+                continue  # still connecting: the connect deadline bounds that
             if client.seen:
                 client.seen, client.idle_sweeps = False, 0
                 continue

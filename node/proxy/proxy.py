@@ -24,10 +24,11 @@ from node.proxy.stats import RouteStats
 from node.proxy.table import diff
 
 log = logging.getLogger("shoal.proxy")
+SETTLE_TURNS = 100  # loop turns that leaving the block waits, at most, for cancelled connect attempts to end
 
 
 class Proxy:
-    """`async with Proxy(clock=...) as proxy:` owns every listener, connection and connect task; leaving the
+    """`async with Proxy(clock=...) as proxy:` owns every listener, connection and connect attempt; leaving the
     block closes them all."""
 
     def __init__(self, *, clock: Clock, config: ProxyConfig | None = None, admit: Admit | None = None) -> None:
@@ -60,13 +61,20 @@ class Proxy:
                 servers.append(listener.server)
             listener.close()
             for client in list(listener.clients):
-                if client.task is not None:
-                    client.task.cancel()
+                if client.connect is not None:
+                    client.connect.cancel()
                 client.abort()
+        listeners = [*self._listeners.values(), *self._retired]
         self._listeners.clear()
         self._retired.clear()
         for server in servers:
             await server.wait_closed()
+        # Cancelled connect attempts end a loop turn or two later (each closes its socket as it ends): wait for
+        # them, so none outlives the block. Bounded, so that a bug here cannot hang shutdown.
+        for _ in range(SETTLE_TURNS):
+            if not any(listener.connecting for listener in listeners):
+                break
+            await asyncio.sleep(0)
         assert self._group is not None
         await self._group.__aexit__(*exc_info)
 
@@ -97,12 +105,11 @@ class Proxy:
 
     def _listener(self, address: Address, route: Route) -> Listener:
         assert self._group is not None, "use the Proxy inside `async with`"
-        return Listener(address, route, config=self._config, now=self._clock.now, admit=self._admit,
-                        spawn=self._group.create_task)
+        return Listener(address, route, config=self._config, now=self._clock.now, admit=self._admit)
 
     def _retire(self, listener: Listener) -> None:
         listener.close()
-        if listener.clients:
+        if listener.clients or listener.connecting:
             self._retired.add(listener)
         log.info("listener closed", extra={"fields": {
             "listen": _fmt(listener.address), "service": listener.route.service, "draining": len(listener.clients)}})
@@ -139,7 +146,7 @@ class Proxy:
     def _run_sweep(self) -> None:
         for listener in [*self._listeners.values(), *self._retired]:
             listener.sweep()
-        self._retired = {listener for listener in self._retired if listener.clients}
+        self._retired = {listener for listener in self._retired if listener.clients or listener.connecting}
         self._schedule_sweep()
 
 

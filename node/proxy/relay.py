@@ -12,11 +12,13 @@ listener) decides whether and where to connect; this module only moves bytes.
 from __future__ import annotations
 
 import asyncio
-import math
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from node.proxy.model import Address
 from node.proxy.stats import Counters
+
+if TYPE_CHECKING:
+    from node.proxy.connect import Connect
 
 
 class Site(Protocol):
@@ -28,8 +30,8 @@ class Site(Protocol):
 
 
 class Downstream(asyncio.Protocol):
-    __slots__ = ("counters", "deadline", "early", "endpoint", "eof", "expired", "idle_sweeps", "seen", "site",
-                 "task", "transport", "upstream")
+    __slots__ = ("connect", "counters", "early", "endpoint", "eof", "idle_sweeps", "seen", "site", "transport",
+                 "upstream")
 
     def __init__(self, site: Site, counters: Counters) -> None:
         self.site = site
@@ -38,17 +40,15 @@ class Downstream(asyncio.Protocol):
         self.upstream: Upstream | None = None  # set once a replica answered (Upstream.link)
         self.early = b""  # client bytes read before the replica answered
         self.endpoint: Address | None = None  # set once connected: whose open count this connection holds
-        self.task: asyncio.Task[None] | None = None  # the connect attempts, while they run
-        # When the current connect attempt times out (loop clock). Infinite until the attempt starts: a task
-        # cancelled before it first ran could not close its client.
-        self.deadline = math.inf
-        self.expired = False  # the attempt was cancelled for its deadline, not because the client left
+        self.connect: Connect | None = None  # the connect attempts, while they run
         self.seen = False  # bytes moved since the last idle sweep
         self.idle_sweeps = 0  # consecutive sweeps that found no bytes moved
         self.eof = False  # EOF received from the client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        # uvloop's transports do not subclass asyncio's, hence the ignore. (Not typing.cast: a Python-level call,
+        # and this runs for every connection.)
+        self.transport = transport  # type: ignore[assignment]
         # Pauses reading until a replica answers, or closes us. (uvloop starts reading after this returns
         # whatever we asked, so data_received also holds early bytes back: see `early`.)
         self.site.arrive(self)
@@ -86,11 +86,17 @@ class Downstream(asyncio.Protocol):
             upstream.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        if self.connect is not None:
+            self.connect.cancel()
         upstream = self.upstream
         if upstream is not None:
             upstream.transport.close()
+            # Unlink: with Upstream.client pointing back here the pair is a reference cycle, which only the cyclic
+            # GC frees (a collection per few dozen connections at thousands a second, and longer pauses as pairs
+            # age into older generations). Unlinked, refcounting frees both as soon as the replica side is lost.
+            # Nothing reads this after our connection_lost: the replica side's callbacks use `client`, and its
+            # connection_lost only speaks for a client that is still linked to it.
+            self.upstream = None
         self.site.depart(self)
 
     def close(self) -> None:
@@ -112,18 +118,18 @@ class Upstream(asyncio.Protocol):
     def __init__(self, client: Downstream, header: bytes) -> None:
         self.client = client
         self.header = header  # PROXY v2 header to send first, or b"" (sent by link())
-        self.transport: asyncio.Transport = cast(asyncio.Transport, None)  # set before any other callback
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set before any other callback
         self.eof = False  # EOF received from the replica
         self.linked = False  # the connect attempt succeeded and the client's bytes flow here
         self.paused = False  # our write buffer is over its high-water mark: the client's reading is paused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        self.transport = transport  # type: ignore[assignment]  # as in Downstream.connection_made
 
-    def link(self, transport: asyncio.BaseTransport, buffer_bytes: int) -> None:
+    def link(self, transport: asyncio.Transport, buffer_bytes: int) -> None:
         """The connect attempt succeeded (called by the connecting coroutine, which on uvloop may run before
         connection_made): send the PROXY header, then what the client sent meanwhile, then relay."""
-        self.transport = upstream = cast(asyncio.Transport, transport)
+        self.transport = upstream = transport
         upstream.set_write_buffer_limits(high=buffer_bytes)  # before the first write, so it applies to it
         self.linked = True
         client = self.client
