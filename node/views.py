@@ -25,11 +25,12 @@ def live(statuses: Mapping[str, NodeStatus], members: Sequence[MemberState]) -> 
 
 
 def replica_json(report: ReplicaReport, node: str) -> Json:
-    """One element of `shoal ps --json` (SPEC.md), plus where and since when."""
+    """One element of `shoal ps --json` (SPEC.md), plus where and since when, and the owner's rollout verdict
+    (watching | settled | failed; "" before it judged the replica)."""
     return {"service": report.service, "replica": report.replica, "node": node, "container": report.container,
             "state": report.state, "image": report.image, "ready": report.ready, "restarts": report.restarts,
             "address": report.address, "since": report.since, "generation": report.generation,
-            "error": report.error}
+            "error": report.error, "verdict": report.verdict}
 
 
 def replicas(service: str, statuses: Mapping[str, NodeStatus], names: Mapping[str, str],

@@ -119,7 +119,10 @@ def test_replicas_spread_heal_change_image_and_scale(lab: SharedLab, service: st
              DEADLINE_S, f"replica {victim['replica']} restarted")
 
     # A new image replaces every replica; the container really runs version 2.
-    apply(lab, "h1", manifest(service, image=DEMO_2, extra="      placement: {constraints: ['node.name != h4']}\n"))
+    # All at once (parallelism 0): batch by batch is test_rollout_lab's, and at the default pace (one replica at a
+    # time, monitored 5 s, busybox httpd taking its 10 s stop timeout) five replicas would take over a minute.
+    apply(lab, "h1", manifest(service, image=DEMO_2, extra="      placement: {constraints: ['node.name != h4']}\n"
+                                                          "      update_config: {parallelism: 0}\n"))
     rows = settled(lab, service, 5, image=DEMO_2)
     r = rows[0]
     version = lab.podman(r["node"], "exec", r["container"], "cat", "/etc/shoal-demo-version").stdout.strip()
