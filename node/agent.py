@@ -31,7 +31,7 @@ from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.dataplane import Dataplane, Inputs
-from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, commit, plan_rollback_write, read_service, revision
+from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, commit, read_service, revision
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
 from node.observed import (
@@ -50,6 +50,7 @@ from node.probes.prober import ProbeFn
 from node.reconcile import Reconciler, Report
 from node.reconcile import Settings as ReconcileSettings
 from node.rollout import RollbackWrite
+from node.rollout_writes import plan_rollback_write
 from node.rolloutkeeper import RolloutKeeper
 from node.routekeeper import Converge, RouteKeeper
 from node.routekeeper import Inputs as RouteInputs

@@ -22,7 +22,7 @@ from gossip.entry import Record
 from gossip.errors import PersistError
 from gossip.members import MemberState
 from gossip.store import Conflict, Store
-from node import desired, nodes, views
+from node import desired, nodes, rollout_writes, views
 from node.desired import SERVICE_PREFIX, InvalidRequest, NotFound, Unreadable, service_key
 from node.manifest import ManifestError, parse_manifest
 from node.nodes import NodeNotFound, NodeRequestError, NodeSettings
@@ -272,26 +272,27 @@ class RolloutRoutes:
 
     async def rollback(self, request: web.Request) -> web.Response:
         name, body = request.match_info["name"], await _optional_object(request)
-        return self._commit(desired.plan_rollback(name, self._record(name), _expect(request, body)))
+        return self._commit(rollout_writes.plan_rollback(name, self._record(name), _expect(request, body)))
 
     async def canary_weight(self, request: web.Request) -> web.Response:
         name, body = request.match_info["name"], await _json_object(request)
         if "weight" not in body:
             raise InvalidRequest("weight", 'the body must be {"weight": W} with 0 < W <= 100 (optionally "expect": G)')
-        return self._commit(desired.plan_canary_weight(name, self._record(name), body["weight"],
+        return self._commit(rollout_writes.plan_canary_weight(name, self._record(name), body["weight"],
                                                        _expect(request, body)))
 
     async def promote(self, request: web.Request) -> web.Response:
         name, body = request.match_info["name"], await _optional_object(request)
-        return self._commit(desired.plan_promote(name, self._record(name), _expect(request, body)))
+        return self._commit(rollout_writes.plan_promote(name, self._record(name), _expect(request, body)))
 
     async def abort(self, request: web.Request) -> web.Response:
         name, body = request.match_info["name"], await _optional_object(request)
-        return self._commit(desired.plan_abort(name, self._record(name), _expect(request, body)))
+        return self._commit(rollout_writes.plan_abort(name, self._record(name), _expect(request, body)))
 
     async def switch(self, request: web.Request) -> web.Response:
         name, body = request.match_info["name"], await _optional_object(request)
-        return self._commit(desired.plan_switch(name, self._record(name), body.get("to"), _expect(request, body)))
+        write = rollout_writes.plan_switch(name, self._record(name), body.get("to"), _expect(request, body))
+        return self._commit(write)
 
     def _record(self, name: str) -> Record | None:
         return self._agent.store.get(service_key(name))

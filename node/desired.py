@@ -8,15 +8,14 @@ change replaced its replicas' version, an envelope `{"spec", "previous": {"gener
 spec it replaced, so every node can roll back (docs/rollouts.md). An identical re-apply (same spec) writes
 nothing. Generations follow gossip.store: they count up from 1 and keep counting across deletes; an expectation
 of 0 means "must not exist (or be deleted)"; a stale expectation raises gossip.store.Conflict, before anything is
-written. The rollout operations (rollback, canary promote/abort/weight, blue-green switch) plan here too.
+written. The rollout operations (rollback, canary, switch) plan in node.rollout_writes.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -25,9 +24,7 @@ from gossip.entry import MAX_NOTE_LEN, MAX_PAYLOAD_BYTES, Change, Record
 from gossip.hlc import Stamp
 from gossip.store import Conflict, live_generation, next_generation
 from node.manifest import (
-    BLUE,
     GLOBAL,
-    GREEN,
     Manifest,
     ServiceSpec,
     describe_changes,
@@ -37,9 +34,8 @@ from node.manifest import (
     with_replicas,
 )
 from node.replica import version
-from node.rollout import bluegreen, canary
 from node.rollout.model import Previous, Revision
-from node.rollout.rollback import RollbackWrite, rollback, rollback_of
+from node.rollout.rollback import rollback_of
 
 SERVICE_PREFIX = "service/"
 Action = Literal["created", "updated", "unchanged", "deleted"]
@@ -215,11 +211,11 @@ def plan_apply(manifest: Manifest, current: Mapping[str, Record | None],
     for spec in manifest.services:
         record = current.get(spec.name)
         check_expect(spec.name, record, expect.get(spec.name))
-        writes.append(_plan_spec(spec, record))
+        writes.append(plan_spec(spec, record))
     return writes
 
 
-def _plan_spec(spec: ServiceSpec, record: Record | None) -> Write:
+def plan_spec(spec: ServiceSpec, record: Record | None) -> Write:
     """Write `spec` as the service's next generation. The spec it replaces travels with it as `previous` if the
     replicas' version changes; a change that keeps the version (scale, pacing, x-shoal) carries the current
     previous forward, so a rollback still returns to the last different content. Same spec: `unchanged`."""
@@ -237,13 +233,14 @@ def _plan_spec(spec: ServiceSpec, record: Record | None) -> Write:
         return Write(spec.name, "unchanged", read, "", record.entry.payload, read)
     previous = Previous(read, view.spec) if version(view.spec) != version(spec) else view.previous
     payload, dropped = encode_payload(spec, previous)
-    return Write(spec.name, "updated", read + 1, _note(describe_changes(view.spec, spec), dropped), payload, read)
+    note = history_note(describe_changes(view.spec, spec), dropped)
+    return Write(spec.name, "updated", read + 1, note, payload, read)
 
 
 DROPPED_NOTE = f" (previous spec not kept: with it the entry exceeds {MAX_PAYLOAD_BYTES // 1024} KiB)"
 
 
-def _note(change: str, dropped: bool) -> str:
+def history_note(change: str, dropped: bool) -> str:
     """The history line, within MAX_NOTE_LEN; says so when the previous spec did not fit (rollback unavailable)."""
     if not dropped:
         return change[:MAX_NOTE_LEN]
@@ -258,87 +255,7 @@ def plan_scale(name: str, record: Record | None, replicas: object, expect: int |
     if type(replicas) is not int:
         raise InvalidRequest("replicas", f"replicas must be an integer, got {json.dumps(replicas)[:40]}")
     spec = with_replicas(view.spec, replicas)
-    return _plan_spec(spec, view.record)
-
-
-def plan_change(name: str, record: Record | None, change: Callable[[ServiceSpec], ServiceSpec], field: str,
-                expect: int | None = None) -> Write:
-    """Write change(current spec) as the next generation (canary promote/abort/weight, blue-green switch):
-    NotFound, Conflict, InvalidRequest naming `field` (the change's ValueError, e.g. no canary), or ManifestError if
-    the result is no valid spec (re-read strictly, as every node will read it)."""
-    view = existing(name, record)
-    check_expect(name, record, expect)
-    try:
-        spec = change(view.spec)
-    except ValueError as exc:
-        raise InvalidRequest(field, str(exc), code="not_applicable") from None
-    return _plan_spec(spec_from_payload(name, spec_to_payload(spec)), view.record)
-
-
-def canary_field(name: str) -> str:
-    return f"{field_of(name)}.x-shoal.canary"
-
-
-def blue_green_field(name: str) -> str:
-    return f"{field_of(name)}.x-shoal.blue_green"
-
-
-def plan_promote(name: str, record: Record | None, expect: int | None = None) -> Write:
-    """The canary's image, command and environment become the service's (its replicas roll under update_config)."""
-    return plan_change(name, record, canary.promote, canary_field(name), expect)
-
-
-def plan_abort(name: str, record: Record | None, expect: int | None = None) -> Write:
-    """The canary goes; the stable replicas are untouched (the previous spec is carried forward)."""
-    return plan_change(name, record, canary.abort, canary_field(name), expect)
-
-
-def plan_canary_weight(name: str, record: Record | None, weight: object, expect: int | None = None) -> Write:
-    """Set the canary's weight, a number with 0 < weight <= 100 (InvalidRequest naming `weight` otherwise)."""
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) \
-            or not 0 < weight <= 100:
-        raise InvalidRequest("weight", f"weight must be a number of percent, 0 < weight <= 100; got "
-                                       f"{json.dumps(weight)[:40]}")
-    percent = float(weight)
-    return plan_change(name, record, lambda spec: canary.with_weight(spec, percent), canary_field(name), expect)
-
-
-def plan_switch(name: str, record: Record | None, to: object = None, expect: int | None = None) -> Write:
-    """Make `to` (blue or green; None: the other side) the live side of a blue-green service; `unchanged` if it
-    already is. Restarts nothing: `active` is no part of a replica's version."""
-    if to is not None and to not in (BLUE, GREEN):
-        raise InvalidRequest("to", f"to must be {BLUE} or {GREEN} (or left out: the other side); got "
-                                   f"{json.dumps(to)[:40]}")
-    side = str(to) if to is not None else None
-
-    def flip(spec: ServiceSpec) -> ServiceSpec:
-        sides = spec.x_shoal.blue_green
-        if sides is None:
-            raise ValueError(f"service {spec.name} has no blue_green sides to switch (x-shoal.blue_green)")
-        return replace(spec, x_shoal=replace(spec.x_shoal, blue_green=bluegreen.switch(sides, side)))
-    return plan_change(name, record, flip, blue_green_field(name), expect)
-
-
-def plan_rollback(name: str, record: Record | None, expect: int | None = None) -> Write:
-    """`shoal rollback`: write the previous spec back by hand (node.rollout.rollback); run again, it swaps back.
-    NotFound, Conflict, or InvalidRequest (code no_previous_spec) when the record carries no previous spec."""
-    view = existing(name, record)
-    check_expect(name, record, expect)
-    write = rollback(revision(view), by_hand=True)
-    if write is None:
-        raise InvalidRequest(field_of(name), f"service {name} has no previous spec to roll back to (generation "
-                             f"{view.generation}): no change since its creation replaced what its replicas run, or "
-                             "the previous spec did not fit beside the current one", code="no_previous_spec")
-    return plan_rollback_write(write, view.record)
-
-
-def plan_rollback_write(rw: RollbackWrite, record: Record | None) -> Write:
-    """The store write for a RollbackWrite (automatic or by hand): payload {"spec": rw.spec, "previous":
-    rw.previous} (the bare spec if both do not fit), note rw.note, at rw.expect + 1. A function of `rw` alone, so
-    every node planning the same rollback writes the same bytes and note. Conflict if the service moved on."""
-    check_expect(rw.service, record, rw.expect)
-    payload, dropped = encode_payload(rw.spec, rw.previous)
-    return Write(rw.service, "updated", rw.expect + 1, _note(rw.note, dropped), payload, rw.expect)
+    return plan_spec(spec, view.record)
 
 
 def plan_delete(name: str, record: Record | None, expect: int | None = None) -> Write:

@@ -11,7 +11,7 @@ import pytest
 
 from gossip.entry import MAX_NOTE_LEN, MAX_PAYLOAD_BYTES, Record
 from gossip.store import Conflict
-from node import desired
+from node import desired, rollout_writes
 from node.desired import InvalidRequest, Unreadable, Write, service_key
 from node.manifest import ServiceSpec, UpdateConfig, parse_manifest, spec_bytes, spec_to_payload
 from node.replica import version
@@ -115,7 +115,7 @@ def test_a_rollback_generation_reads_back_as_a_revision_of_what_it_rolls_back() 
                                                                                  None)
     write = rollback(first)
     assert write is not None
-    commit(agent, desired.plan_rollback_write(write, record(agent)))
+    commit(agent, rollout_writes.plan_rollback_write(write, record(agent)))
     back = desired.revision(view(agent))
     assert (back.spec, back.generation, back.previous, back.rollback_of) == (web("1"), 3, Previous(2, web("2")), 2)
     assert back.pacing == web("1").deploy.rollback_config
@@ -166,7 +166,7 @@ def test_a_previous_that_would_not_fit_is_dropped_and_the_note_says_so() -> None
     assert write.note.endswith("(previous spec not kept: with it the entry exceeds 64 KiB)")
     assert len(write.note) <= MAX_NOTE_LEN and view(agent).previous is None
     with pytest.raises(InvalidRequest) as refused:
-        desired.plan_rollback("web", record(agent))
+        rollout_writes.plan_rollback("web", record(agent))
     assert refused.value.code == "no_previous_spec"
 
 
@@ -192,7 +192,7 @@ def test_two_nodes_planning_the_same_rollback_write_the_same_bytes_and_note() ->
     for agent in (here, there):
         rw = rollback(desired.revision(view(agent)))
         assert rw is not None
-        writes.append(desired.plan_rollback_write(rw, record(agent)))
+        writes.append(rollout_writes.plan_rollback_write(rw, record(agent)))
     assert writes[0] == writes[1]
     assert (writes[0].generation, writes[0].expect) == (3, 2)
     assert writes[0].note == "rollback of generation 2 to the spec of generation 1 (automatic: its replicas failed)"
@@ -206,20 +206,20 @@ def test_a_rollback_write_is_stale_once_the_service_moved_on() -> None:
     put(agent, web("2"))
     rw = rollback(desired.revision(view(agent)))
     assert rw is not None
-    commit(agent, desired.plan_rollback_write(rw, record(agent)))  # another node's identical write won first
+    commit(agent, rollout_writes.plan_rollback_write(rw, record(agent)))  # another node's identical write won first
     with pytest.raises(Conflict):
-        desired.plan_rollback_write(rw, record(agent))
+        rollout_writes.plan_rollback_write(rw, record(agent))
 
 
 def test_rollback_by_hand_writes_the_previous_spec_and_run_again_swaps_back() -> None:
     agent = FakeAgent()
     put(agent, web("1"))
     put(agent, web("2"))
-    write = desired.plan_rollback("web", record(agent))
+    write = rollout_writes.plan_rollback("web", record(agent))
     assert write.note == "rollback of generation 2 to the spec of generation 1 (requested by hand)"
     commit(agent, write)
     assert (view(agent).spec, view(agent).generation) == (web("1"), 3)
-    commit(agent, desired.plan_rollback("web", record(agent)))
+    commit(agent, rollout_writes.plan_rollback("web", record(agent)))
     assert (view(agent).spec, view(agent).previous) == (web("2"), Previous(3, web("1")))
     assert desired.revision(view(agent)).rollback_of == 3
 
@@ -228,7 +228,7 @@ def test_rollback_without_a_previous_spec_is_refused_naming_the_service() -> Non
     agent = FakeAgent()
     put(agent, web())
     with pytest.raises(InvalidRequest) as refused:
-        desired.plan_rollback("web", record(agent))
+        rollout_writes.plan_rollback("web", record(agent))
     assert (refused.value.code, refused.value.field) == ("no_previous_spec", "services.web")
     assert "no previous spec to roll back to (generation 1)" in str(refused.value)
 
@@ -238,7 +238,7 @@ def test_rollback_with_a_stale_expectation_is_a_conflict() -> None:
     put(agent, web("1"))
     put(agent, web("2"))
     with pytest.raises(Conflict):
-        desired.plan_rollback("web", record(agent), expect=1)
+        rollout_writes.plan_rollback("web", record(agent), expect=1)
 
 
 # ---- canary and blue-green -------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ SIDES = "    x-shoal: {blue_green: {image: reg/web:2}}\n"
 def test_promote_makes_the_canary_the_spec_and_keeps_the_replaced_one() -> None:
     agent = FakeAgent()
     put(agent, web("1", extra=CANARY))
-    write = desired.plan_promote("web", record(agent))
+    write = rollout_writes.plan_promote("web", record(agent))
     assert (write.action, write.generation) == ("updated", 2)
     assert write.note == "image reg/web:1 -> reg/web:2; environment changed; canary removed"
     commit(agent, write)
@@ -264,14 +264,14 @@ def test_abort_drops_the_canary_and_carries_the_previous_forward() -> None:
     agent = FakeAgent()
     put(agent, web("1"))
     put(agent, web("2", extra=CANARY))
-    commit(agent, desired.plan_abort("web", record(agent)))
+    commit(agent, rollout_writes.plan_abort("web", record(agent)))
     assert (view(agent).spec, view(agent).generation, view(agent).previous) == (web("2"), 3, Previous(1, web("1")))
 
 
 def test_canary_weight_restarts_nothing_and_is_validated() -> None:
     agent = FakeAgent()
     put(agent, web("1", extra=CANARY))
-    write = desired.plan_canary_weight("web", record(agent), 50)
+    write = rollout_writes.plan_canary_weight("web", record(agent), 50)
     assert write.note == "canary changed"
     commit(agent, write)
     canary = view(agent).spec.x_shoal.canary
@@ -279,12 +279,12 @@ def test_canary_weight_restarts_nothing_and_is_validated() -> None:
     assert version(view(agent).spec) == version(web("1", extra=CANARY))
     for bad in (0, 100.5, -1, True, "5", None, float("nan")):
         with pytest.raises(InvalidRequest) as refused:
-            desired.plan_canary_weight("web", record(agent), bad)
+            rollout_writes.plan_canary_weight("web", record(agent), bad)
         assert refused.value.field == "weight"
 
 
-@pytest.mark.parametrize("plan", [desired.plan_promote, desired.plan_abort,
-                                  lambda name, record: desired.plan_canary_weight(name, record, 5)])
+@pytest.mark.parametrize("plan", [rollout_writes.plan_promote, rollout_writes.plan_abort,
+                                  lambda name, record: rollout_writes.plan_canary_weight(name, record, 5)])
 def test_canary_operations_without_a_canary_are_refused_naming_it(plan: object) -> None:
     agent = FakeAgent()
     put(agent, web())
@@ -297,14 +297,14 @@ def test_canary_operations_without_a_canary_are_refused_naming_it(plan: object) 
 def test_switch_flips_the_live_side_and_back_restarting_nothing() -> None:
     agent = FakeAgent()
     put(agent, web("1", extra=SIDES))
-    write = desired.plan_switch("web", record(agent))
+    write = rollout_writes.plan_switch("web", record(agent))
     assert (write.generation, write.note) == (2, "blue_green active blue -> green")
     commit(agent, write)
     sides = view(agent).spec.x_shoal.blue_green
     assert sides is not None and sides.active == "green"
     assert version(view(agent).spec) == version(web("1", extra=SIDES)) and view(agent).previous is None
-    assert desired.plan_switch("web", record(agent), "green").action == "unchanged"
-    commit(agent, desired.plan_switch("web", record(agent), "blue"))
+    assert rollout_writes.plan_switch("web", record(agent), "green").action == "unchanged"
+    commit(agent, rollout_writes.plan_switch("web", record(agent), "blue"))
     assert view(agent).spec == web("1", extra=SIDES) and view(agent).generation == 3
 
 
@@ -312,11 +312,11 @@ def test_switch_refuses_an_unknown_side_and_a_service_without_sides() -> None:
     agent = FakeAgent()
     put(agent, web("1", extra=SIDES))
     with pytest.raises(InvalidRequest) as bad_side:
-        desired.plan_switch("web", record(agent), "red")
+        rollout_writes.plan_switch("web", record(agent), "red")
     assert bad_side.value.field == "to"
     put(agent, web("1"))
     with pytest.raises(InvalidRequest) as no_sides:
-        desired.plan_switch("web", record(agent))
+        rollout_writes.plan_switch("web", record(agent))
     assert no_sides.value.field == "services.web.x-shoal.blue_green"
 
 
@@ -325,5 +325,5 @@ def test_operations_check_the_expected_generation_first() -> None:
     put(agent, web("1", extra=CANARY))
     put(agent, web("1", replicas=3, extra=CANARY))
     with pytest.raises(Conflict):
-        desired.plan_promote("web", record(agent), expect=1)
-    assert desired.plan_promote("web", record(agent), expect=2).generation == 3
+        rollout_writes.plan_promote("web", record(agent), expect=1)
+    assert rollout_writes.plan_promote("web", record(agent), expect=2).generation == 3
