@@ -31,7 +31,7 @@ from gossip.wire import Address
 from node.api import ApiServer
 from node.config import AgentConfig
 from node.dataplane import Dataplane, Inputs
-from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, commit, read_service, revision
+from node.desired import SERVICE_PREFIX, ServiceView, Unreadable, commit, read_service, revision, service_key
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
 from node.observed import (
@@ -57,6 +57,7 @@ from node.routekeeper import Inputs as RouteInputs
 from node.runtime.base import Runtime
 from node.schedule import PLACEABLE, Share, share_from
 from node.startup import AgentError, advertise_address, obtain_identity
+from node.views import live
 from node.workloads import workloads
 
 log = logging.getLogger("shoal.agent")
@@ -182,11 +183,6 @@ class Agent:
         """The live services and the variants they derive (canaries, green sides), each run as its own."""
         return workloads(self.services())
 
-    def live_statuses(self) -> list[NodeStatus]:
-        """The statuses of members alive or suspect: a dead node's rows describe nothing that still runs."""
-        statuses = self.statuses()
-        return [statuses[m.node] for m in self.members() if m.status in PLACEABLE and m.node in statuses]
-
     def share(self) -> Share:
         """This node's part of the placement, from its current view (pure functions over the store)."""
         return share_from(self.identity.node_id, self.members(), self.statuses(), self.node_settings(),
@@ -195,15 +191,16 @@ class Agent:
     def _gated_share(self) -> Share:
         """The reconciler's share: the placement, less what the rollout gate holds back on this view. Writes the
         rollbacks the gate calls for (each only if the store still holds the generation it rolls back)."""
-        placed = self.share()
-        revisions = [revision(v) for v in self.workloads()]
-        steps = self.rollouts.gate(self.node_id, revisions, placed.assignment.by_slot, self.live_statuses())
+        views, members, statuses = self.workloads(), self.members(), self.statuses()
+        placed = share_from(self.identity.node_id, members, statuses, self.node_settings(), views)
+        steps = self.rollouts.gate(self.node_id, [revision(v) for v in views], placed.assignment.by_slot,
+                                   list(live(statuses, members).values()))
         for write in steps.rollbacks:
             self._write_rollback(write)
         return replace(placed, held=steps.held)
 
     def _write_rollback(self, rollback: RollbackWrite) -> None:
-        record = self.cluster.store.get(SERVICE_PREFIX + rollback.service)
+        record = self.cluster.store.get(service_key(rollback.service))
         try:
             commit([plan_rollback_write(rollback, record)], self.write)
         except Conflict:  # another node's identical write, or a newer spec, got there first: nothing to do

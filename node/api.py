@@ -30,6 +30,7 @@ from node.observed import NodeStatus
 from node.openapi import OPENAPI
 from node.rollout.gate import assess
 from node.rollout.status import RolloutStatus
+from node.rollouts import placed_slots
 from node.schedule import Share
 from node.workloads import owner, workloads
 
@@ -266,7 +267,7 @@ class RolloutRoutes:
         """The newest generation this node holds, assessed on its view: placed slots and live nodes' reports."""
         agent, name = self._agent, request.match_info["name"]
         view = desired.existing(name, self._record(name))
-        slots = [replica for service, replica in agent.share().assignment.by_slot if service == view.name]
+        slots = placed_slots(agent.share().assignment.by_slot, agent.node_id)[0].get(view.name, [])
         status = assess(desired.revision(view), slots, list(live_statuses(agent).values()))
         return web.json_response(rollout_json(status))
 
