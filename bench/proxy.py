@@ -247,12 +247,13 @@ backend bk_tcp
             self.start_shoal("shoal-asyncio", "127.0.0.2:18112", "asyncio")
         if getattr(self.args, "base", None):  # `cpu --base TREE`: that tree's proxy, to compare a change against
             backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
-            self.start("shoal-base", [sys.executable, str(Path(self.args.base) / "bench" / "proxy.py"), "serve",
+            python = self.args.base_python or self.args.python
+            self.start("shoal-base", [python, str(Path(self.args.base) / "bench" / "proxy.py"), "serve",
                                       "--listen", "127.0.0.2:18113", "--backends", backends])
 
     def start_shoal(self, name: str, listen: str, loop: str, busy: bool = False) -> subprocess.Popen[bytes]:
         backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", backends,
+        cmd = [self.args.python, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", backends,
                "--loop", loop]
         if getattr(self.args, "profile", None):
             cmd += ["--profile", str(WORK / f"{name}.prof")]
@@ -312,8 +313,10 @@ backend bk_tcp
                     print(f"  rep {rep} {config} {test}: {each[0]:.2f} + {each[1]:.2f} us CPU (user + sys) each, "
                           f"backends {each[2]:.2f}; {r['rps'] or 0:,.0f}/s, p99 {r['p99']} ms, "
                           f"errors {r['errors']:.0f}, CPU{NODE_CPU} {idle:.0%} idle", file=sys.stderr)
-        print(f"\n{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, commit {git_commit()}; medians of {a.reps} runs of "
-              f"{a.dur} s; load average at each rep: {', '.join(loads)}\n")
+        pythons = f"shoal on {interpreter(a.python)}" + (
+            f", shoal-base on {interpreter(a.base_python)}" if a.base_python else "")
+        print(f"\n{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, commit {git_commit()}, {pythons}; "
+              f"medians of {a.reps} runs of {a.dur} s; load average at each rep: {', '.join(loads)}\n")
         # The backends' CPU per request is the same work whichever proxy is in front, so proxy / backends cancels
         # out what slows the whole machine down at times (other work on the CPU, its caches, its clock).
         print("| config | keep-alive c64: proxy CPU us per request = user + sys | per run | backends "
@@ -335,7 +338,7 @@ backend bk_tcp
         if config == "shoal-busy-inloop":
             return [self.start_shoal(config, "127.0.0.2:18111", "uvloop", busy=True)]
         if config == "shoal-busy-apart":
-            return [self.start(config, [sys.executable, str(Path(__file__).resolve()), "burn",
+            return [self.start(config, [self.args.python, str(Path(__file__).resolve()), "burn",
                                         "--busy-ms", str(self.args.busy_ms),
                                         "--busy-every-ms", str(self.args.busy_every_ms)])]
         return []
@@ -353,7 +356,9 @@ backend bk_tcp
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": os.uname().release, "cpus": os.cpu_count(),
                 "commit": git_commit(), "haproxy": first_line(["haproxy", "-v"]),
                 "nginx": first_line(["nginx", "-v"]), "wrk": first_line(["wrk", "-v"]),
-                "python": sys.version.split()[0], "params": vars(a), "loadavg": loads}
+                "python": interpreter(a.python),
+                "base_python": interpreter(a.base_python) if a.base_python else None, "params": vars(a),
+                "loadavg": loads}
         print(f"measuring {a.configs}, {a.reps} reps", file=sys.stderr)
         for rep in range(1, a.reps + 1):
             loads.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
@@ -380,6 +385,12 @@ def git_commit() -> str:
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "node/proxy", "bench/proxy.py"],
                            capture_output=True, text=True).stdout.strip()
     return out.stdout.strip() + (" + uncommitted node/proxy, bench/proxy.py" if dirty else "")
+
+
+def interpreter(python: str) -> str:
+    """Version and install prefix of the proxy's Python: builds differ (pyenv's default has no PGO/LTO)."""
+    code = "import sys; print(sys.version.split()[0], sys.base_prefix)"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def cpu_us(pid: int) -> tuple[float, float]:
@@ -472,7 +483,8 @@ def report(results: Path, configs: list[str], reps: int, meta: dict[str, object]
     def num(v: float | None) -> str:
         return "n/a" if v is None else f"{v:,.0f}"
 
-    print(f"\n{meta['date']}, commit {meta['commit']}, {meta['python']}, kernel {meta['kernel']}, "
+    pythons = f"{meta['python']}" + (f", shoal-base on {meta['base_python']}" if meta.get("base_python") else "")
+    print(f"\n{meta['date']}, commit {meta['commit']}, shoal on {pythons}, kernel {meta['kernel']}, "
           f"{meta['cpus']} CPUs; medians of {reps} interleaved runs\n")
     print("| config | req/s (keep-alive, c64) | p50 | p99 | conn/s (Connection: close, c64) | conn p99 "
           "| MiB/s (1 MiB, c16) | ratio to HAProxy (req/s; conn/s; MiB/s; p99) | errors |")
@@ -487,6 +499,28 @@ def report(results: Path, configs: list[str], reps: int, meta: dict[str, object]
         cells = [f"{(r['rps']['rps'] or 0) / 1000:.1f}; {(r['conn']['rps'] or 0) / 1000:.2f}; "
                  f"{r['big']['mibps'] or 0:.0f}" for r in per_run[config]]
         print(f"  {config}: " + " | ".join(cells))
+    paired(per_run, configs)
+
+
+def paired(per_run: dict[str, list[dict[str, dict[str, float | None]]]], configs: list[str]) -> None:
+    """Each config against HAProxy within the same repetition, then the median of those ratios: a slow spell of
+    the machine lands on both sides of a ratio taken within one repetition, not on one side of a ratio of
+    medians."""
+    ref = per_run.get("haproxy-tcp")
+    if not ref:
+        return
+    print("\nratio to HAProxy within each repetition (req/s; conn/s; keep-alive p99), then their median:")
+    for config in configs:
+        if config == "haproxy-tcp":
+            continue
+        triples = []
+        for mine, theirs in zip(per_run[config], ref, strict=True):
+            pairs = ((mine["rps"]["rps"], theirs["rps"]["rps"]), (mine["conn"]["rps"], theirs["conn"]["rps"]),
+                     (mine["rps"]["p99"], theirs["rps"]["p99"]))
+            triples.append([a / b if a and b else None for a, b in pairs])
+        cells = " | ".join("; ".join("n/a" if v is None else f"{v:.2f}" for v in t) for t in triples)
+        mid = "; ".join("n/a" if m is None else f"{m:.2f}" for m in (median([t[i] for t in triples]) for i in range(3)))
+        print(f"  {config}: {cells}  ->  median {mid}")
 
 
 # ------------------------------------------------------------------------------------------------------ CLI ---
@@ -509,9 +543,16 @@ def main() -> None:
     cpu.add_argument("--conns", type=int, default=64)
     cpu.add_argument("--configs", nargs="+", default=["haproxy-tcp", "shoal"],
                      choices=["haproxy-tcp", "shoal", "shoal-base"])
-    cpu.add_argument("--base", help="a tree (`git archive HEAD bench gossip node | tar -x -C TREE`) whose proxy runs "
-                                    "as shoal-base, interleaved with this one's: A/B on the same noise")
     cpu.add_argument("--profile", action="store_true", help="run shoal under cProfile (WORK/shoal.prof)")
+    for mode in (run, cpu):
+        mode.add_argument("--base", help="a tree (`git archive HEAD bench gossip node | tar -x -C TREE`) whose "
+                                         "proxy runs as shoal-base, interleaved with this one's: A/B on the same noise")
+        mode.add_argument("--base-python", help="the interpreter of shoal-base (default: --python); with --base "
+                                                "THIS tree, an A/B of two interpreters on the same proxy")
+        mode.add_argument("--python", default=sys.executable,
+                          help="the interpreter that runs the Shoal proxy (default: this one). It needs uvloop; "
+                               "the host install's venv (/opt/shoal/bin/python, on Debian's python3) is what an "
+                               "installed agent runs")
     serve_p = sub.add_parser("serve", help="one proxy process (started by run)")
     serve_p.add_argument("--listen", required=True)
     serve_p.add_argument("--backends", required=True)
