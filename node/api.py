@@ -206,8 +206,9 @@ class ServiceRoutes:
         # Parsing up to 1 MiB of YAML takes a while: off the loop, so gossip keeps answering probes meanwhile.
         manifest = await asyncio.to_thread(parse_manifest, text)
         store = self._agent.store
+        others = [view.spec for view in desired.live_services(store.scan(SERVICE_PREFIX))[0]]
         writes = desired.plan_apply(manifest, {s.name: store.get(service_key(s.name)) for s in manifest.services},
-                                    expect)
+                                    expect, others)
         desired.commit(writes, self._agent.write)
         return web.json_response({
             "services": [{"name": w.name, "action": w.action, "generation": w.generation, "changes": w.note}
@@ -396,6 +397,17 @@ async def _optional_object(request: web.Request) -> dict[str, Any]:
     return await _json_object(request)
 
 
+def _loopback_beside(host: str) -> str | None:
+    """The loopback address of `host`'s family, or None when `host` is loopback already or every address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name, not an address: leave it as it is
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return None
+    return "127.0.0.1" if address.version == 4 else "::1"
+
+
 def _local_caller(request: web.Request) -> bool:
     """A caller on this host: from loopback, or from the very address it connected to (the kernel uses the
     destination as source when a host talks to one of its own addresses)."""
@@ -409,6 +421,10 @@ def _local_caller(request: web.Request) -> bool:
 
 
 class ApiServer:
+    """The API on its address and, when that is a specific address of another interface, on the host's loopback
+    too (same port): the CLI's default (http://127.0.0.1:7947) then reaches the node's own agent on every host,
+    and `shoal join-token` works there without --host. Loopback adds no exposure beyond the host."""
+
     def __init__(self, agent: AgentView, host: str, port: int) -> None:
         self._runner = web.AppRunner(build_app(agent), access_log=None)
         self._host, self._port = host, port
@@ -416,6 +432,14 @@ class ApiServer:
     async def start(self) -> None:
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
+        loopback = _loopback_beside(self._host)
+        if loopback is None:
+            return
+        try:
+            await web.TCPSite(self._runner, loopback, self._port).start()
+        except OSError as exc:  # another agent on this host holds it: its own API answers there instead
+            log.warning("API not on loopback too; the CLI needs --host here", extra={"fields": {
+                "address": f"{loopback}:{self._port}", "error": exc.strerror or str(exc)}})
 
     async def close(self) -> None:
         await self._runner.cleanup()

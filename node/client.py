@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -24,9 +25,24 @@ class ClientError(Exception):
 def request(host: str, method: str, path: str, body: Any = None, *, data: bytes | None = None,
             params: list[tuple[str, str]] | None = None, headers: dict[str, str] | None = None) -> Any:
     """One API call: `body` is sent as JSON, `data` as it is (a manifest); returns the decoded JSON answer."""
+    host = checked_host(host)
     options: dict[str, Any] = {"params": params or [], "headers": headers or {}}
     options.update({"json": body} if data is None else {"data": io.BytesIO(data)})  # a stream: no 1 MiB copy
     return asyncio.run(_request(host.rstrip("/"), method, path, options))
+
+
+def checked_host(host: str) -> str:
+    """`host` if it is an http(s) URL with a host name; a usage error (exit 2) naming the fix otherwise. aiohttp
+    would raise its own error for, say, `127.0.0.1:7947` (no scheme), which none of its connection errors covers."""
+    try:
+        parts = urllib.parse.urlsplit(host)
+        port_ok = parts.port is None or parts.port > 0  # .port raises ValueError when out of range
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ClientError(2, f"--host: {host!r} is not a URL like {DEFAULT_HOST} (http:// or https://, then the "
+                             "node's address and API port)")
+    return host
 
 
 async def _request(host: str, method: str, path: str, options: dict[str, Any]) -> Any:

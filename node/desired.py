@@ -201,18 +201,36 @@ def check_expect(name: str, record: Record | None, expect: int | None) -> None:
 
 
 def plan_apply(manifest: Manifest, current: Mapping[str, Record | None],
-               expect: Mapping[str, int] | None = None) -> list[Write]:
-    """One Write per service of the manifest, in its order; Conflict for the first stale expectation and
-    InvalidRequest for an expectation about a service the manifest does not hold, before anything is written."""
+               expect: Mapping[str, int] | None = None, others: Iterable[ServiceSpec] = ()) -> list[Write]:
+    """One Write per service of the manifest, in its order; Conflict for the first stale expectation,
+    InvalidRequest for an expectation about a service the manifest does not hold, and InvalidRequest (code
+    port_taken) for a port published by one of `others` (the live services the manifest does not define), before
+    anything is written."""
     expect = expect or {}
     if unknown := sorted(set(expect) - {s.name for s in manifest.services}):
         raise InvalidRequest("expect", f"expect names {', '.join(unknown)}, which the manifest does not define")
+    check_ports(manifest, others)
     writes = []
     for spec in manifest.services:
         record = current.get(spec.name)
         check_expect(spec.name, record, expect.get(spec.name))
         writes.append(plan_spec(spec, record))
     return writes
+
+
+def check_ports(manifest: Manifest, others: Iterable[ServiceSpec]) -> None:
+    """A published port answers on every node for one service only: refuse a manifest that publishes a port an
+    existing service (not redefined by this manifest) publishes. The manifest reader already refuses one port
+    published twice within a manifest."""
+    mine = {s.name for s in manifest.services}
+    taken = {port.published: spec.name for spec in others if spec.name not in mine for port in spec.ports}
+    for spec in manifest.services:
+        for port in spec.ports:
+            if (owner := taken.get(port.published)) is not None:
+                raise InvalidRequest(f"services.{spec.name}.ports",
+                                     f"port {port.published} is already published by service {owner}; publish "
+                                     f"another port, or remove it from {owner} first (or apply both in one "
+                                     "manifest)", code="port_taken")
 
 
 def plan_spec(spec: ServiceSpec, record: Record | None) -> Write:

@@ -23,7 +23,7 @@ from node.manifest import shapes
 
 Ignored = tuple[str, shapes.Shape]  # an ignored key's warning text, and the shape of the value Compose allows
 _NOT_YET = "not supported by Shoal (yet)"
-_RESOURCES = f"{_NOT_YET}; use deploy.resources (limits, reservations)"
+_RESOURCES = f"{_NOT_YET}; use deploy.resources.limits"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from node.manifest.container import read_environment, read_image
 from node.manifest.deploy import read_deploy
-from node.manifest.errors import ManifestError, child, show
+from node.manifest.errors import ManifestError, ManifestWarning, child, show
 from node.manifest.fields import Notes, as_args, as_bool, as_int, as_list, as_mapping, as_port, as_str, read_object
 from node.manifest.keys import HEALTHCHECK, PORT, SERVICE, SERVICE_NETWORK
 from node.manifest.limits import MAX_NAME_CHARS, MAX_NETWORKS, MAX_PAYLOAD_BYTES, MAX_PORTS, MAX_RETRIES
@@ -160,6 +160,12 @@ def read_healthcheck(value: object, field: str, notes: Notes) -> Healthcheck:
         if test not in (None, ("NONE",)):
             raise ManifestError(at["disable"], True, "true contradicts test; remove one of them")
         test = ("NONE",)
+    if test is None and notes is not None:
+        # Compose keeps the image's own HEALTHCHECK then, with these timings; the agent runs only checks the
+        # manifest spells out (it does not read images' HEALTHCHECK), so say that nothing will run.
+        notes.append(ManifestWarning(at["test"], "missing: the image's own HEALTHCHECK is not run by Shoal, so this "
+                                                 "healthcheck checks nothing; give test (e.g. [\"CMD\", \"wget\", "
+                                                 "\"-q\", \"-O-\", \"http://127.0.0.1:8080/\"]) or remove it"))
     default = Healthcheck()
     return Healthcheck(
         test=test,

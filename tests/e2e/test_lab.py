@@ -47,6 +47,9 @@ def test_up_converges_and_hosts_reach_each_other(lab: SharedLab) -> None:
     # The join token is served on the node's own host only (no RBAC yet): h2 itself yes, the bridge no.
     on_h2 = lab.exec("h2", sys.executable, "-m", "node", "join-token", "--host", lab.api("h2"))
     assert on_h2.stdout.startswith("SHOAL-1-")
+    # The API also answers on the host's loopback, so the CLI's default host reaches the local agent.
+    by_default = lab.exec("h2", sys.executable, "-m", "node", "join-token")
+    assert by_default.stdout == on_h2.stdout
     remote = lab.shoal("h2", "join-token")
     assert remote.returncode == 1 and "only to callers on this host" in remote.stderr
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from node.api import _loopback_beside
 from node.config import AGENT_KEYS, ConfigError, build, load_file, parse_address
 
 
@@ -69,3 +70,11 @@ def test_the_readme_config_example_sets_every_agent_key_and_loads(tmp_path: Path
     assert config.join and config.token and config.labels and config.subnet
     for key in AGENT_KEYS:  # and each is described in the list under the example
         assert f"`{key}`" in section.split("```", 2)[2].split("\n### ", 1)[0], key
+
+
+def test_the_api_also_answers_on_loopback_beside_a_specific_address() -> None:
+    assert _loopback_beside("198.18.0.11") == "127.0.0.1"
+    assert _loopback_beside("2001:db8::1") == "::1"
+    assert _loopback_beside("127.0.0.2") is None  # loopback already (agents sharing a host on 127.0.0.x)
+    assert _loopback_beside("0.0.0.0") is None and _loopback_beside("::") is None
+    assert _loopback_beside("api.example") is None

@@ -52,6 +52,29 @@ def test_an_invalid_manifest_is_400_naming_the_field_and_writes_nothing() -> Non
     assert agent.writes == []
 
 
+def test_a_port_another_service_publishes_is_400_port_taken_and_writes_nothing() -> None:
+    agent = FakeAgent()
+    assert applied(agent, b"services:\n  web:\n    image: reg/web:1\n    ports: ['8080:80']\n")[0] == 200
+    before = len(agent.writes)
+    status, body = applied(agent, b"services:\n  api:\n    image: reg/api:1\n    ports: ['9090:90', '8080:80']\n")
+    assert status == 400
+    assert body["error"]["code"] == "port_taken"
+    assert body["error"]["field"] == "services.api.ports"
+    assert "port 8080 is already published by service web" in body["error"]["message"]
+    assert len(agent.writes) == before
+
+
+def test_a_port_moves_between_services_in_one_manifest_or_after_a_removal() -> None:
+    agent = FakeAgent()
+    applied(agent, b"services:\n  web:\n    image: reg/web:1\n    ports: ['8080:80']\n")
+    moved = b"services:\n  web:\n    image: reg/web:1\n  api:\n    image: reg/api:1\n    ports: ['8080:80']\n"
+    status, body = applied(agent, moved)
+    assert status == 200, body
+    assert applied(agent, moved)[0] == 200  # the service itself re-applied keeps its own port
+    assert call(agent, "DELETE", "/v1/services/api")[0] == 200
+    assert applied(agent, b"services:\n  web:\n    image: reg/web:1\n    ports: ['8080:80']\n")[0] == 200
+
+
 def test_a_stale_expectation_is_409_naming_the_service_and_the_holder() -> None:
     agent = FakeAgent()
     applied(agent)

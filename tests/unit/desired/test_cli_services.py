@@ -157,3 +157,18 @@ def test_a_manifest_over_1_mib_exits_1_without_asking_a_node(tmp_path: Path) -> 
     done = shoal("apply", "-f", write(tmp_path, STACK + "#" * (1 << 20)), "--host", NOBODY)
     assert done.exit_code == 1
     assert "larger than 1048576 bytes (1 MiB)" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:7947", "localhost:7947", "http://", "ftp://node:7947",
+                                  "http://127.0.0.1:99999", "::::"])
+def test_a_host_that_is_not_an_http_url_is_a_usage_error(host: str) -> None:
+    done = shoal("services", "--host", host)
+    assert done.exit_code == 2, done.output
+    assert "is not a URL like http://127.0.0.1:7947" in done.stderr
+    assert "Traceback" not in done.output
+
+
+def test_the_host_may_come_from_the_environment_and_is_checked_there_too() -> None:
+    done = CliRunner(env={"SHOAL_HOST": "localhost:7947"}).invoke(cli, ["members"])
+    assert done.exit_code == 2, done.output
+    assert "'localhost:7947' is not a URL" in done.stderr

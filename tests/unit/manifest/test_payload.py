@@ -45,14 +45,20 @@ def test_payload_json_is_stable(name: str, body: dict[str, Any]) -> None:
 @SETTINGS
 @given(names, service_bodies)
 def test_payload_is_a_manifest_service_body(name: str, body: dict[str, Any]) -> None:
-    """Shown back to a user, the payload deploys as it is: the same spec, no warnings."""
+    """Shown back to a user, the payload deploys as it is: the same spec, and no warnings but the two for
+    settings the spec keeps and nothing acts on (reservations; a healthcheck that leaves test to the image)."""
     spec = spec_from_payload(name, body)
     networks: dict[str, object] = {n: {} for n in spec.networks if n != "default"}
     # the services its allow rules name, deployed beside it (a missing one is a warning)
     others = {r.source: {"image": "x"} for r in spec.x_shoal.allow if r.kind == "service" and r.source != name}
     manifest = parse_manifest(json.dumps({"services": {name: spec_to_payload(spec), **others},
                                           "networks": networks}))
-    assert manifest.service(name) == spec and manifest.warnings == ()
+    reserved = spec.deploy.resources.reservations
+    kept = {f"services.{name}.deploy.resources.reservations": reserved.cpus is not None or
+            reserved.memory_bytes is not None,
+            f"services.{name}.healthcheck.test": spec.healthcheck is not None and spec.healthcheck.test is None}
+    assert manifest.service(name) == spec
+    assert sorted(w.field for w in manifest.warnings) == sorted(field for field, warned in kept.items() if warned)
 
 
 def test_payload_is_plain_json_data() -> None:

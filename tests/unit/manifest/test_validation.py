@@ -295,3 +295,27 @@ def test_null_is_the_key_left_out_where_compose_allows_it() -> None:
     assert manifest.services == parse_manifest(one_service("networks: [front]", top="networks: {front: {}}")).services
     assert manifest.services[0].command is None and manifest.services[0].replicas == 1
     assert [w.field for w in manifest.warnings] == [f"{W}.develop"]
+
+
+NOT_USED = [
+    (one_service("deploy: {resources: {reservations: {memory: 32M}}}"), f"{W}.deploy.resources.reservations",
+     "placement does not count reserved resources"),
+    (one_service("deploy: {resources: {limits: {cpus: '1'}, reservations: {cpus: '0.5'}}}"),
+     f"{W}.deploy.resources.reservations", "limits are applied"),
+    (one_service("healthcheck: {interval: 5s, retries: 2}"), f"{W}.healthcheck.test",
+     "the image's own HEALTHCHECK is not run"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "fragment"), NOT_USED, ids=[row[0] for row in NOT_USED])
+def test_a_setting_shoal_keeps_but_does_not_act_on_is_a_warning(text: str, field: str, fragment: str) -> None:
+    """SPEC.md: never silently ignored. The spec keeps the setting (the canonical payload round-trips it)."""
+    manifest = parse_manifest(text)
+    assert [w.field for w in manifest.warnings] == [field]
+    assert fragment in manifest.warnings[0].message
+
+
+def test_a_healthcheck_with_a_test_or_disabled_is_no_warning() -> None:
+    assert parse_manifest(one_service("healthcheck: {test: [CMD, 'true'], interval: 5s}")).warnings == ()
+    assert parse_manifest(one_service("healthcheck: {disable: true}")).warnings == ()
+    assert parse_manifest(one_service("deploy: {resources: {limits: {memory: 64M}}}")).warnings == ()
