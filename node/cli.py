@@ -51,6 +51,15 @@ def host_option(func: F) -> F:
                         help="Agent API URL (overrides SHOAL_HOST and a --host given before the command).")(func)
 
 
+def group_host_option(func: F) -> F:
+    """--host between a group and its subcommand (`shoal node --host U ls`): the host for what follows."""
+    def use(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.ensure_object(dict)["host"] = value
+    return click.option("--host", metavar="URL", default=None, expose_value=False, callback=use,
+                        help="Agent API URL (overrides SHOAL_HOST and a --host given before the group).")(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", metavar="URL", envvar="SHOAL_HOST", default=DEFAULT_HOST, show_default=True,
               help="Agent API URL (env SHOAL_HOST).")
@@ -272,6 +281,7 @@ def ps(ctx: click.Context, name: str, as_json: bool, sub_host: str | None) -> No
 
 
 @cli.group("rollout")
+@group_host_option
 def rollout_group() -> None:
     """Follow a service's rollout."""
 
@@ -327,6 +337,7 @@ def rollback(ctx: click.Context, name: str, sub_host: str | None) -> None:
 
 
 @cli.group("canary")
+@group_host_option
 def canary_group() -> None:
     """A service's canary (x-shoal.canary): promote it, abort it, or set its weight."""
 
@@ -373,6 +384,7 @@ def switch(ctx: click.Context, name: str, side: str | None, sub_host: str | None
 
 
 @cli.group("node")
+@group_host_option
 def node_group() -> None:
     """List and inspect nodes; label, drain and activate them (desired state, written through any node)."""
 

@@ -172,3 +172,14 @@ def test_the_host_may_come_from_the_environment_and_is_checked_there_too() -> No
     done = CliRunner(env={"SHOAL_HOST": "localhost:7947"}).invoke(cli, ["members"])
     assert done.exit_code == 2, done.output
     assert "'localhost:7947' is not a URL" in done.stderr
+
+
+def test_host_is_taken_before_after_and_between_a_group_and_its_subcommand(node: tuple[FakeAgent, str]) -> None:
+    _, url = node
+    for args in (["--host", url, "node", "ls"], ["node", "--host", url, "ls"], ["node", "ls", "--host", url],
+                 ["--host", NOBODY, "node", "--host", url, "ls"], ["node", "--host", NOBODY, "ls", "--host", url]):
+        done = shoal(*args)
+        assert done.exit_code == 0, (args, done.output)
+        assert done.stdout.split()[0] == "NAME"
+    assert shoal("node", "--host", url, "ls", "--host", NOBODY).exit_code == 3  # the innermost wins
+    assert shoal("rollout", "--host", NOBODY, "status", "web").exit_code == 3
