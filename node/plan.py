@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from node.manifest import RestartPolicy
 from node.replica import Counters, Identity, SlotKey, Wanted, identify
-from node.runtime.base import CREATED, EXITED, RUNNING, Container
+from node.runtime.base import CREATED, EXITED, PAUSED, RUNNING, STOPPING, UNKNOWN, Container
+from node.runtime.base import REMOVING as RUNTIME_REMOVING
 
 SHORT_RUN_S = 10.0
 """A run shorter than this counts toward a crash loop."""
@@ -255,8 +256,14 @@ class _Builder:
         self._row(key, REMOVING, pair, wanted=False)
 
 
+# A container's state as `shoal ps` shows it: always one of SPEC's pending, starting, running, exited, failed,
+# removing. Shoal never pauses a container, so a paused one (someone's `podman pause`) is not serving: failed.
+_SHOWN = {RUNNING: RUNNING, CREATED: STARTING, EXITED: EXITED_STATE, PAUSED: FAILED, STOPPING: REMOVING,
+          RUNTIME_REMOVING: REMOVING, UNKNOWN: PENDING}
+
+
 def _state(container: Container) -> str:
-    return {RUNNING: RUNNING, CREATED: STARTING, EXITED: EXITED_STATE}.get(container.state, container.state)
+    return _SHOWN.get(container.state, PENDING)
 
 
 def _age(pair: tuple[Container, Identity]) -> tuple[float, str]:

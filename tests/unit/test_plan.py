@@ -14,6 +14,7 @@ from node.plan import (
     Remove,
     Retire,
     Start,
+    _state,
     plan,
     restart_at,
 )
@@ -218,3 +219,13 @@ def test_a_held_slot_with_nothing_running_starts_the_new_version() -> None:
     new_spec = replace(WEB, image="reg/web:2")
     p = plan([want(0, new_spec, 2)], Observed(held=frozenset({SlotKey("web", 0)})), NOW)
     assert p.actions == (Start(want(0, new_spec, 2), Counters()),)
+
+
+@pytest.mark.parametrize("state", ["created", "running", "exited", "paused", "stopping", "removing", "unknown",
+                                   "a-state-from-a-newer-podman"])
+def test_a_containers_state_is_shown_as_one_of_specs_states(state: str) -> None:
+    """SPEC.md: ps states are pending, starting, running, exited, failed, removing, whatever podman reports."""
+    shown = _state(Container(id="c", name="web-0", image="i", labels=(), state=state))
+    assert shown in ("pending", "starting", "running", "exited", "failed", "removing")
+    assert shown == {"created": "starting", "running": "running", "exited": "exited", "paused": "failed",
+                     "stopping": "removing", "removing": "removing"}.get(state, "pending")
