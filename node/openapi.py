@@ -72,7 +72,9 @@ _REPLICA = _obj({"service": _STR, "replica": _INT, "node": {"type": "string", "d
                            "enum": ["pending", "starting", "running", "exited", "failed", "removing"]},
                  "image": _STR, "ready": {"type": "boolean"}, "restarts": _INT, "address": _STR,
                  "since": {"type": "number", "description": "epoch seconds of the state's start"},
-                 "generation": _INT, "error": _STR})
+                 "generation": _INT, "error": _STR,
+                 "verdict": {"type": "string", "enum": ["", "watching", "settled", "failed"],
+                             "description": "the owner's rollout verdict on this replica; empty before it judged"}})
 _NODE = _obj({"name": _STR, "id": _STR, "address": _STR, "status": _STR,
               "availability": {"type": "string", "enum": ["active", "drain"]},
               "runtime": {"type": "string", "description": "podman, none, or unknown before its first status"},
@@ -112,8 +114,10 @@ def _json(description: str, schema: Schema) -> Schema:
 def _op(summary: str, schema: Schema, *, errors: tuple[int, ...] = (), **extra: Any) -> Schema:
     reasons = {400: "invalid input (names the field)", 404: "no such service or node",
                409: "conflict: a stale generation", 413: "body larger than 1 MiB",
-               500: "the stored spec cannot be read by this node"}
-    responses = {"200": _json("OK", schema), **{str(c): _json(reasons[c], _ERROR) for c in errors}}
+               500: "the stored spec cannot be read by this node",
+               503: "store_unavailable: the node could not persist the write; nothing was written"}
+    codes = (*errors, 503) if 409 in errors else errors  # every write (409 on a stale one) may fail to persist
+    responses = {"200": _json("OK", schema), **{str(c): _json(reasons[c], _ERROR) for c in codes}}
     return {"summary": summary, "responses": responses, **extra}
 
 
