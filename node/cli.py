@@ -444,6 +444,7 @@ def _availability(ctx: click.Context, node: str, sub_host: str | None, action: s
 # ---- shoal lab: the command-line face of node.lab (no lab logic here) ----------------------------------
 
 T = TypeVar("T")
+DEFAULT_LAB_SIZE = 3  # `shoal lab up` with no N, for a new lab
 
 
 def _lab() -> LabDir:
@@ -481,7 +482,7 @@ def lab_group() -> None:
 
 
 @lab_group.command("up")
-@click.argument("size", metavar="[N]", type=click.IntRange(1, plan.MAX_HOSTS), default=3, required=False)
+@click.argument("size", metavar="[N]", type=click.IntRange(1, plan.MAX_HOSTS), default=None, required=False)
 @click.option(
     "--label",
     "labels",
@@ -490,8 +491,9 @@ def lab_group() -> None:
     help="Agent label for one host, e.g. h1:disk=ssd; repeatable. Kept across later `up`s.",
 )
 @converge_timeout("Seconds to wait for every agent to see all hosts alive.")
-def up_command(size: int, labels: tuple[str, ...], timeout: float) -> None:
-    """Build, grow or shrink the lab to N hosts (default 3); returns once all agents see all N alive.
+def up_command(size: int | None, labels: tuple[str, ...], timeout: float) -> None:
+    """Build, grow or shrink the lab to N hosts (default: the lab's current size, or 3 for a new lab); returns
+    once all agents see all N alive.
 
     Installs what is missing first (podman, runc, netavark, docker-registry, busybox-static: the host
     install script shipped with shoal), starts the registry and pushes the demo images if absent.
@@ -500,8 +502,11 @@ def up_command(size: int, labels: tuple[str, ...], timeout: float) -> None:
         parsed = [plan.parse_label(text) for text in labels]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--label") from exc
-    _run(lambda: lifecycle.up(_lab(), size, parsed, timeout, _say))
-    _say(f"{plan.describe_hosts(range(1, size + 1))} up; `shoal lab env h1` points clients at h1")
+    lab = _lab()
+    # Without N, `up` brings the lab back as it was (a bare `up` must not shrink a 5-host lab to 3).
+    hosts = size or _run(lambda: lab.read_config().size) or DEFAULT_LAB_SIZE
+    _run(lambda: lifecycle.up(lab, hosts, parsed, timeout, _say))
+    _say(f"{plan.describe_hosts(range(1, hosts + 1))} up; `shoal lab env h1` points clients at h1")
 
 
 @lab_group.command("down")

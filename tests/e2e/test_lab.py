@@ -68,6 +68,11 @@ def test_up_again_restarts_nothing(lab: SharedLab) -> None:
     before = [(lab.pid(h), lab.podman_pid(h)) for h in lab.hosts]
     lab.run("up", str(lab.size))
     assert [(lab.pid(h), lab.podman_pid(h)) for h in lab.hosts] == before
+    # Without N, up keeps the lab's size (the default of 3 is for a new lab: it must not shrink this one).
+    assert lab.size != 3
+    assert "up; `shoal lab env h1`" in lab.run("up").stderr
+    assert [(lab.pid(h), lab.podman_pid(h)) for h in lab.hosts] == before
+    assert len(json.loads(lab.run("status", "--json").stdout)) == lab.size
 
 
 def test_labels_reach_the_agents(lab: SharedLab) -> None:
