@@ -36,10 +36,10 @@ def checked_host(host: str) -> str:
     would raise its own error for, say, `127.0.0.1:7947` (no scheme), which none of its connection errors covers."""
     try:
         parts = urllib.parse.urlsplit(host)
-        port_ok = parts.port is None or parts.port > 0  # .port raises ValueError when out of range
-    except ValueError:
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed [IPv6 bracket, or a port out of range (.port raises)
+        usable = False
+    if not usable:
         raise ClientError(2, f"--host: {host!r} is not a URL like {DEFAULT_HOST} (http:// or https://, then the "
                              "node's address and API port)")
     return host

@@ -160,7 +160,7 @@ def test_a_manifest_over_1_mib_exits_1_without_asking_a_node(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:7947", "localhost:7947", "http://", "ftp://node:7947",
-                                  "http://127.0.0.1:99999", "::::"])
+                                  "http://127.0.0.1:99999", "http://127.0.0.1:0", "::::", "http://[::1"])
 def test_a_host_that_is_not_an_http_url_is_a_usage_error(host: str) -> None:
     done = shoal("services", "--host", host)
     assert done.exit_code == 2, done.output
