@@ -35,10 +35,8 @@ import gc
 import json
 import math
 import os
-import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -46,6 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's node.proxy, not an installed copy
+
+from proxybench.measure import cpu_idle_s, cpu_us, first_line, git_commit, interpreter, tree_cpu_us  # noqa: E402
+from proxybench.report import median, parse_wrk, report, wrk_requests  # noqa: E402
 
 NS = "shoalpxbench"
 WORK = Path("/tmp/shoal-proxybench")
@@ -378,158 +379,6 @@ backend bk_tcp
                       f"{r['big']['mibps']} MiB/s", file=sys.stderr)
         (self.results / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         report(self.results, a.configs, a.reps, meta)
-
-
-def git_commit() -> str:
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "node/proxy", "bench/proxy.py"],
-                           capture_output=True, text=True).stdout.strip()
-    return out.stdout.strip() + (" + uncommitted node/proxy, bench/proxy.py" if dirty else "")
-
-
-def interpreter(python: str) -> str:
-    """Version and install prefix of the proxy's Python: builds differ (pyenv's default has no PGO/LTO)."""
-    code = "import sys; print(sys.version.split()[0], sys.base_prefix)"
-    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def cpu_us(pid: int) -> tuple[float, float]:
-    """utime and stime of process `pid` (all its threads) so far, in microseconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) * tick_us, int(fields[12]) * tick_us  # fields 14 and 15 of stat(5)
-
-
-def cpu_idle_s(cpu: int) -> float:
-    """Idle time of one CPU so far (/proc/stat), in seconds: whether a test kept the node's CPU busy."""
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith(f"cpu{cpu} "):
-            return int(line.split()[4]) / os.sysconf("SC_CLK_TCK")
-    return math.nan
-
-
-def tree_cpu_us(pid: int) -> tuple[float, float]:
-    """utime and stime of `pid` and its live descendants (nginx: the master and its worker), in microseconds."""
-    user, system = cpu_us(pid)
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            child_user, child_system = tree_cpu_us(int(child))
-            user, system = user + child_user, system + child_system
-    return user, system
-
-
-def wrk_requests(path: Path) -> int:
-    m = re.search(r"(\d+) requests in", path.read_text()) if path.exists() else None
-    return int(m.group(1)) if m else 0
-
-
-def first_line(cmd: list[str]) -> str:
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
-
-
-# ---------------------------------------------------------------------------------------------- the report ---
-
-UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-UNIT_MIB = {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0}
-
-
-def parse_wrk(path: Path) -> dict[str, float | None]:
-    text = path.read_text() if path.exists() else ""
-    out: dict[str, float | None] = {"rps": None, "mibps": None, "p50": None, "p99": None, "errors": 0.0}
-    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
-        out["rps"] = float(m.group(1))
-    if m := re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", text):
-        out["mibps"] = float(m.group(1)) * UNIT_MIB[m.group(2)]
-    for pct in ("50", "99"):
-        if m := re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
-            out["p" + pct] = float(m.group(1)) * UNIT_MS[m.group(2)]
-    errors = 0
-    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text):
-        errors += sum(int(x) for x in m.groups())
-    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
-        errors += int(m.group(1))
-    out["errors"] = float(errors)
-    return out
-
-
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def report(results: Path, configs: list[str], reps: int, meta: dict[str, object]) -> None:
-    rows: dict[str, dict[str, float | None]] = {}
-    per_run: dict[str, list[dict[str, dict[str, float | None]]]] = {}
-    for config in configs:
-        runs = [{t: parse_wrk(results / f"{rep}_{config}_{t}.txt") for t in ("rps", "conn", "big")}
-                for rep in range(1, reps + 1)]
-        per_run[config] = runs
-        rows[config] = {
-            "rps": median([r["rps"]["rps"] for r in runs]), "p50": median([r["rps"]["p50"] for r in runs]),
-            "p99": median([r["rps"]["p99"] for r in runs]), "conn": median([r["conn"]["rps"] for r in runs]),
-            "conn_p99": median([r["conn"]["p99"] for r in runs]), "mibps": median([r["big"]["mibps"] for r in runs]),
-            "errors": sum((r[t]["errors"] or 0.0) for r in runs for t in r)}
-    (results / "results.json").write_text(json.dumps({"medians": rows, "runs": per_run, "meta": meta}, indent=1))
-    ref = rows.get("haproxy-tcp", {})
-
-    def ratio(config: str, key: str) -> str:
-        a, b = rows[config][key], ref.get(key)
-        return f"{a / b:.2f}" if a and b else "n/a"
-
-    def ms(v: float | None) -> str:
-        return "n/a" if v is None else (f"{v * 1000:.0f} us" if v < 1 else f"{v:.2f} ms")
-
-    def num(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:,.0f}"
-
-    pythons = f"{meta['python']}" + (f", shoal-base on {meta['base_python']}" if meta.get("base_python") else "")
-    print(f"\n{meta['date']}, commit {meta['commit']}, shoal on {pythons}, kernel {meta['kernel']}, "
-          f"{meta['cpus']} CPUs; medians of {reps} interleaved runs\n")
-    print("| config | req/s (keep-alive, c64) | p50 | p99 | conn/s (Connection: close, c64) | conn p99 "
-          "| MiB/s (1 MiB, c16) | ratio to HAProxy (req/s; conn/s; MiB/s; p99) | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-    for config in configs:
-        r = rows[config]
-        ratios = "; ".join(ratio(config, k) for k in ("rps", "conn", "mibps", "p99"))
-        print(f"| {config} | {num(r['rps'])} | {ms(r['p50'])} | {ms(r['p99'])} | {num(r['conn'])} | "
-              f"{ms(r['conn_p99'])} | {num(r['mibps'])} | {ratios} | {num(r['errors'])} |")
-    print("\nper run (req/s k; conn/s k; MiB/s):")
-    for config in configs:
-        cells = [f"{(r['rps']['rps'] or 0) / 1000:.1f}; {(r['conn']['rps'] or 0) / 1000:.2f}; "
-                 f"{r['big']['mibps'] or 0:.0f}" for r in per_run[config]]
-        print(f"  {config}: " + " | ".join(cells))
-    paired(per_run, configs)
-
-
-def goal(ratio: float, metric: int) -> bool:
-    """Issue 5's goal for metric 0 (req/s >= 1.0x), 1 (conn/s >= 0.6x) or 2 (keep-alive p99 <= 1.0x HAProxy's)."""
-    return ratio >= 1.0 if metric == 0 else ratio >= 0.6 if metric == 1 else ratio <= 1.0
-
-
-def paired(per_run: dict[str, list[dict[str, dict[str, float | None]]]], configs: list[str]) -> None:
-    """Each config against HAProxy within the same repetition, then the median of those ratios: a slow spell of
-    the machine lands on both sides of a ratio taken within one repetition, not on one side of a ratio of
-    medians."""
-    ref = per_run.get("haproxy-tcp")
-    if not ref:
-        return
-    print("\nratio to HAProxy within each repetition (req/s; conn/s; keep-alive p99), then their median:")
-    for config in configs:
-        if config == "haproxy-tcp":
-            continue
-        triples: list[list[float | None]] = []
-        for mine, theirs in zip(per_run[config], ref, strict=True):
-            pairs = ((mine["rps"]["rps"], theirs["rps"]["rps"]), (mine["conn"]["rps"], theirs["conn"]["rps"]),
-                     (mine["rps"]["p99"], theirs["rps"]["p99"]))
-            triples.append([a / b if a and b else None for a, b in pairs])
-        cells = " | ".join("; ".join("n/a" if v is None else f"{v:.2f}" for v in t) for t in triples)
-        mid = "; ".join("n/a" if m is None else f"{m:.2f}" for m in (median([t[i] for t in triples]) for i in range(3)))
-        print(f"  {config}: {cells}  ->  median {mid}")
-        # How often each goal held, repetition by repetition: a goal at the noise's edge shows as about half.
-        held = [len([r for t in triples if (r := t[i]) is not None and goal(r, i)]) for i in range(3)]
-        print(f"  {config}: goals held in {held[0]}/{len(triples)} (req/s >= 1.0x), {held[1]}/{len(triples)} "
-              f"(conn/s >= 0.6x), {held[2]}/{len(triples)} (p99 <= 1.0x) repetitions")
 
 
 # ------------------------------------------------------------------------------------------------------ CLI ---
