@@ -23,7 +23,7 @@ from gossip.errors import PersistError
 from gossip.members import MemberState
 from gossip.store import Conflict, Store
 from node import desired, nodes, rollout_writes, views
-from node.desired import SERVICE_PREFIX, InvalidRequest, NotFound, Unreadable, service_key
+from node.desired import InvalidRequest, NotFound, Unreadable, service_key
 from node.manifest import ManifestError, parse_manifest
 from node.nodes import NodeNotFound, NodeRequestError, NodeSettings
 from node.observed import NodeStatus
@@ -62,6 +62,10 @@ class AgentView(Protocol):
         """Every node's last published observed state, by node id."""
 
     def node_settings(self) -> dict[str, NodeSettings]: ...
+
+    def services(self) -> list[desired.ServiceView]:
+        """The live services, each decoded once per generation (an unreadable one is left out, logged on
+        arrival)."""
 
     def share(self) -> Share:
         """This node's view of the placement."""
@@ -183,9 +187,8 @@ class ServiceRoutes:
         router.add_get("/v1/services/{name}/replicas", self.replicas)
 
     async def list(self, _: web.Request) -> web.Response:
-        found, _unreadable = desired.live_services(self._agent.store.scan(SERVICE_PREFIX))  # logged on arrival
         statuses = live_statuses(self._agent)
-        return web.json_response([_with_counts(desired.summary(v), statuses) for v in found])
+        return web.json_response([_with_counts(desired.summary(v), statuses) for v in self._agent.services()])
 
     async def replicas(self, request: web.Request) -> web.Response:
         """Observed state, cluster-wide: every replica every node reports, plus slots not yet reported. A variant
@@ -206,9 +209,8 @@ class ServiceRoutes:
         # Parsing up to 1 MiB of YAML takes a while: off the loop, so gossip keeps answering probes meanwhile.
         manifest = await asyncio.to_thread(parse_manifest, text)
         store = self._agent.store
-        others = [view.spec for view in desired.live_services(store.scan(SERVICE_PREFIX))[0]]
         writes = desired.plan_apply(manifest, {s.name: store.get(service_key(s.name)) for s in manifest.services},
-                                    expect, others)
+                                    expect, [view.spec for view in self._agent.services()])
         desired.commit(writes, self._agent.write)
         return web.json_response({
             "services": [{"name": w.name, "action": w.action, "generation": w.generation, "changes": w.note}

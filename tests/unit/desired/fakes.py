@@ -17,7 +17,7 @@ from gossip.hlc import Stamp
 from gossip.members import MemberState, Status
 from gossip.store import MemoryBackend, Store
 from node.api import build_app
-from node.desired import SERVICE_PREFIX, live_services
+from node.desired import SERVICE_PREFIX, ServiceView, live_services
 from node.nodes import NODE_PREFIX, NodeSettings
 from node.nodes import decode as decode_settings
 from node.observed import STATUS_PREFIX, NodeStatus, decode_status
@@ -76,9 +76,11 @@ class FakeAgent:
     async def policy_counters(self) -> list[dict[str, object]]:
         return [{"chain": "to_containers", "rule": "default deny", "packets": 3, "bytes": 180}]
 
+    def services(self) -> list[ServiceView]:
+        return live_services(self.store.scan(SERVICE_PREFIX))[0]
+
     def share(self) -> Share:
-        services, _ = live_services(self.store.scan(SERVICE_PREFIX))
-        return share_from(SELF, self.members(), self.statuses(), self.node_settings(), services)
+        return share_from(SELF, self.members(), self.statuses(), self.node_settings(), self.services())
 
     def remote_write(self, key: str, generation: int, payload: bytes, note: str, *, wall_ms: int,
                      author: str = OTHER, tombstone: bool = False) -> Record:
