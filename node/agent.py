@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -72,7 +72,8 @@ class Agent:
     def __init__(self, *, config: AgentConfig, identity: Identity, clock: Clock, rng: random.Random,
                  runtime: Runtime | None = None, converge: Converge | None = None,
                  dataplane: Dataplane | None = None, probe: ProbeFn | None = None,
-                 counters: PolicyCounters | None = None) -> None:
+                 counters: PolicyCounters | None = None,
+                 settle_network: Callable[[str], Awaitable[object]] | None = None) -> None:
         self.config = config
         self.identity = identity
         self._clock = clock
@@ -96,7 +97,7 @@ class Agent:
         dns = (config.dns_address,) if dataplane is not None else ()
         self.reconciler = Reconciler(runtime, self._gated_share, self._publish_replicas, clock.wall,
                                      ReconcileSettings(subnet=config.subnet, dns=dns),
-                                     ready=self._settled) if runtime is not None else None
+                                     ready=self._settled, settle=settle_network) if runtime is not None else None
         self.routes = RouteKeeper(self._route_inputs, converge) if converge is not None and runtime else None
         self.dataplane = dataplane if runtime is not None else None
         self.prober = Prober(clock=clock, probe=probe, on_change=self._on_probe) \

@@ -4,9 +4,11 @@ Role: the I/O shell around routes.py and netpolicy (DESIGN §7a). `converge(own_
 routes Shoal made (`ip -j route show proto 83`), applies routes.route_plan's changes, and keeps Shoal's table
 (a null binding so traffic between cluster container subnets is not masqueraded) in step with the routed
 subnets. Idempotent: with nothing to change it runs only the two read-only commands.
-`hold_addresses(wanted, within)` keeps the service VIPs (and the DNS address) on `lo`.
-Boundary: only routes with Shoal's protocol number (routes.ROUTE_PROTOCOL), the table `inet shoal`, and /32
-addresses on `lo` inside the service range; never another route, table, address or sysctl. Acts on the
+`hold_addresses(wanted, within)` keeps the service VIPs (and the DNS address) on `lo`. `BridgePin` keeps the
+container bridge's MAC address from changing as containers come and go.
+Boundary: only routes with Shoal's protocol number (routes.ROUTE_PROTOCOL), the table `inet shoal`, /32
+addresses on `lo` inside the service range, and the MAC of the bridge holding this node's container subnet (set
+to the one it already has); never another route, table, address or sysctl. Acts on the
 calling process's network namespace. Blocking work runs in a thread, so the event loop never waits on `ip` or
 `nft`.
 """
@@ -18,9 +20,11 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from netpolicy import apply as nft
 from netpolicy.model import Ruleset
@@ -33,6 +37,8 @@ Cmd = tuple[str, ...]
 TIMEOUT_S = 30.0  # `ip` answers in milliseconds; a stuck netlink call must not hold converge forever
 _GONE = "No such process"  # `ip route del` of a route that is already gone: the wanted state, not an error
 _LOCK = threading.Lock()  # one host, one routing table: converges never interleave, even from two threads
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_IFNAME = re.compile(r"[^/\s]{1,15}")
 
 
 class HostNetError(Exception):
@@ -136,6 +142,72 @@ def parse_held(text: str, network: ipaddress.IPv4Network) -> set[str]:
             if info.get("prefixlen") == 32 and address in network:
                 held.add(str(address))
     return held
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    name: str
+    index: int  # the kernel's ifindex: a bridge made again after the network's last container left has a new one
+    mac: str
+
+
+class BridgePin:
+    """Keeps the bridge that holds this node's container subnet at the MAC address it has (`pin`).
+
+    Why: a Linux bridge whose address was never set takes the lowest of its ports' addresses. A container whose
+    veth sorts lower changes it as it starts, and again as it goes; the other containers on the bridge go on
+    sending to the old address, which nothing answers, until ARP catches up, and their connections wait out
+    TCP retransmissions (200 ms, then 400 ms, each time a container on the host starts or stops: seen with
+    bench/dataplane.py, docs/proxy.md). Setting the address, even to the one it has, makes the kernel keep it
+    (addr_assign_type NET_ADDR_SET), as Docker does for docker0; nothing on the wire changes.
+    It remembers the bridges it pinned (name and ifindex) rather than asking the kernel: addr_assign_type is
+    only in sysfs, which shows the network namespace it was mounted in, not necessarily the agent's (a lab
+    host's agent runs under `nsenter --net`). So an agent pins each bridge once in its life."""
+
+    def __init__(self) -> None:
+        self._pinned: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()  # concurrent starts each call pin(); one of them does the work
+
+    async def pin(self, subnet: str) -> str | None:
+        """Pin the bridge of `subnet`; its name when pinned now, None when there is no bridge yet (the engine
+        makes it with the network's first container) or this agent pinned it already. HostNetError when `ip`
+        fails."""
+        return await asyncio.to_thread(self.pin_now, subnet)
+
+    def pin_now(self, subnet: str) -> str | None:
+        """pin(), blocking."""
+        with self._lock:
+            bridge = bridge_of(subnet, _run(("ip", "-j", "-d", "-4", "addr", "show")))
+            if bridge is None or (bridge.name, bridge.index) in self._pinned:
+                return None
+            _run(("ip", "link", "set", "dev", bridge.name, "address", bridge.mac))
+            self._pinned.add((bridge.name, bridge.index))
+        log.info("container bridge's MAC address pinned", extra={"fields": {"bridge": bridge.name,
+                                                                           "address": bridge.mac}})
+        return bridge.name
+
+
+def bridge_of(subnet: str, text: str) -> Bridge | None:
+    """`ip -j -d -4 addr show` -> the bridge holding an address inside `subnet` (its gateway), or None."""
+    network = ipaddress.IPv4Network(subnet, strict=False)
+    parsed = json.loads(text) if text.strip() else []
+    if not isinstance(parsed, list):
+        raise HostNetError([f"`ip -j addr show` printed {text[:80]!r}, not a JSON array"])
+    for link in parsed:
+        if not isinstance(link, dict):
+            continue
+        info, name, index, mac = link.get("linkinfo"), link.get("ifname"), link.get("ifindex"), link.get("address")
+        if not isinstance(info, dict) or info.get("info_kind") != "bridge" or not isinstance(name, str) \
+                or not isinstance(index, int) or not isinstance(mac, str) or not _IFNAME.fullmatch(name) \
+                or not _MAC.fullmatch(mac):
+            continue
+        for address in link.get("addr_info", []):
+            try:
+                if ipaddress.IPv4Address(str(address.get("local"))) in network:
+                    return Bridge(name, index, mac)
+            except (ValueError, AttributeError):
+                continue
+    return None
 
 
 async def policy_counters() -> list[dict[str, object]]:

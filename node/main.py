@@ -49,7 +49,7 @@ async def _main(config: AgentConfig) -> None:
             probe = ProbeRunner(exec_fn=runtime.exec, http_get=http.get).run
             agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
                           runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe,
-                          counters=hostnet.policy_counters)
+                          counters=hostnet.policy_counters, settle_network=hostnet.BridgePin().pin)
             await agent.run(stop)
     finally:
         if runtime is not None:

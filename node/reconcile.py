@@ -51,10 +51,14 @@ class Report:
 class Reconciler:
     def __init__(self, runtime: Runtime, share: Callable[[], Share], publish: Callable[[Sequence[Report], str], None],
                  wall: Callable[[], float], settings: Settings = Settings(),
-                 ready: Callable[[], Awaitable[None]] | None = None) -> None:
+                 ready: Callable[[], Awaitable[None]] | None = None,
+                 settle: Callable[[str], Awaitable[object]] | None = None) -> None:
         self._runtime, self._share, self._publish, self._wall = runtime, share, publish, wall
         self._settings = settings
         self._ready = ready  # awaited before the first pass: the agent's view of the cluster must be complete
+        # Called with the subnet once the network is there and after each container start (node.hostnet.BridgePin:
+        # the engine makes the bridge with the network's first container, and may have made it before we ran).
+        self._settle = settle
         self._wake = asyncio.Event()
         self._busy: dict[str, str] = {}  # container id or str(slot) -> what is being done ("starting", "removing")
         self._failures: dict[SlotKey, tuple[int, Failure]] = {}
@@ -90,6 +94,7 @@ class Reconciler:
                 await self._runtime.ping()
                 if self._settings.network is not None:
                     self.subnet = await self._runtime.ensure_network(self._settings.network, self._settings.subnet)
+                    await self._settle_network()
                 return
             except RuntimeFailure as exc:
                 log.warning("container engine not ready", extra={"fields": {"error": exc, "retry_in_s": delay}})
@@ -182,8 +187,18 @@ class Reconciler:
             self._failed(w, exc)
             raise
         self._failures.pop(w.key, None)
+        await self._settle_network()
         log.info("replica started", extra={"fields": {"replica": str(w.key), "container": container.id[:12],
                                                       "image": w.spec.image, "restarts": action.counters.restarts}})
+
+    async def _settle_network(self) -> None:
+        if self._settle is None or self.subnet is None:
+            return
+        try:
+            await self._settle(self.subnet)
+        except Exception as exc:  # a host-network hiccup must not fail a replica that runs; the next start retries
+            log.warning("cannot settle the host's container network", extra={"fields": {"subnet": self.subnet,
+                                                                                       "error": exc}})
 
     async def _ensure_image(self, image: str) -> None:
         """Pull a missing image once, however many slots need it at the same time."""

@@ -8,6 +8,7 @@ host-loss test starts the host again. The demo image's /cgi-bin/hostname answers
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from node import hostnet
 from tests.e2e.conftest import SharedLab
 from tests.e2e.procs import wait_for
 from tests.e2e.test_placement_lab import DEMO_1, apply, names_on, ps, running, settled
@@ -172,6 +174,38 @@ def test_a_lost_hosts_replicas_leave_rotation_and_no_request_hangs(lab: SharedLa
         wait_for(_serves_from(lab, survivors, lost), DEADLINE_S, f"every answer from a replica not on {lost}")
     finally:
         lab.run("start", lost)
+
+
+def test_the_container_bridge_keeps_its_address_while_containers_come_and_go(lab: SharedLab,
+                                                                            services: list[str]) -> None:
+    """A bridge whose address was never set takes its lowest port's, so each container start or stop on a host
+    could move it, and the connections of the host's other containers would wait out TCP retransmissions
+    (docs/proxy.md). The agent pins it to the address it has once the network's first container made it."""
+    on_h2 = "      placement: {constraints: ['node.name == h2']}\n"
+    services += ["steady", "churn"]
+    apply(lab, "h1", manifest(service_yaml("steady", replicas=1, one_per_node=False, extra=on_h2)))
+    settled(lab, "steady", 1)
+    mac, assigned = bridge(lab, "h2")
+    assert assigned == "3"  # NET_ADDR_SET: the kernel keeps this address whatever ports come and go
+    apply(lab, "h1", manifest(service_yaml("churn", replicas=3, one_per_node=False, extra=on_h2)))
+    settled(lab, "churn", 3)
+    assert bridge(lab, "h2") == (mac, "3")
+    assert lab.shoal("h1", "rm", "churn").returncode == 0
+    wait_for(lambda: not names_on(lab, "h2", "churn"), DEADLINE_S, "churn's containers removed from h2")
+    assert bridge(lab, "h2") == (mac, "3")
+
+
+def bridge(lab: SharedLab, host: str) -> tuple[str, str]:
+    """(MAC, addr_assign_type) of the bridge holding HOST's container subnet, read in HOST's own namespace (`ip
+    netns exec` mounts that namespace's sysfs)."""
+    netns = f"shoal-{host}"
+    links = subprocess.run(["ip", "-n", netns, "-j", "-d", "-4", "addr", "show"], capture_output=True, text=True,
+                           check=True, timeout=10).stdout
+    found = hostnet.bridge_of(f"198.19.{host.removeprefix('h')}.0/24", links)
+    assert found is not None, f"no bridge for {host}'s containers in {links}"
+    assigned = subprocess.run(["ip", "netns", "exec", netns, "cat", f"/sys/class/net/{found.name}/addr_assign_type"],
+                              capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    return found.mac, assigned
 
 
 def _all_answer(lab: SharedLab, host: str, port: int, names: set[str]) -> Callable[[], bool]:

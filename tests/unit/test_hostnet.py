@@ -255,3 +255,85 @@ def test_keep_leaves_an_existing_table_as_it_is_and_still_makes_a_missing_one(ho
     assert APPLY not in host.ran and host.table == before  # a changed peer set does not touch it
     asyncio.run(hostnet.converge(OWN, [B, C], None, False))
     assert APPLY in host.ran and host.table != before
+
+
+# `ip -j -d -4 addr show` on a lab host (trimmed): the shoal network's bridge holds the subnet's gateway.
+LINKS = json.dumps([
+    {"ifindex": 1, "ifname": "lo", "address": "00:00:00:00:00:00",
+     "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]},
+    {"ifindex": 2, "ifname": "eth0", "address": "76:80:34:3c:24:aa", "linkinfo": {"info_kind": "veth"},
+     "addr_info": [{"local": "198.18.0.13", "prefixlen": 24}]},
+    {"ifindex": 3, "ifname": "podman0", "address": "0a:00:00:00:00:01", "linkinfo": {"info_kind": "bridge"},
+     "addr_info": [{"local": "10.88.0.1", "prefixlen": 16}]},
+    {"ifindex": 4, "ifname": "podman1", "address": "a6:af:fc:c3:1a:a2", "linkinfo": {"info_kind": "bridge"},
+     "addr_info": [{"local": "198.19.3.1", "prefixlen": 24}]},
+])
+PIN = ("ip", "link", "set", "dev", "podman1", "address", "a6:af:fc:c3:1a:a2")
+
+
+def test_the_bridge_of_a_subnet_is_the_bridge_holding_an_address_inside_it() -> None:
+    assert hostnet.bridge_of("198.19.3.0/24", LINKS) == hostnet.Bridge("podman1", 4, "a6:af:fc:c3:1a:a2")
+    assert hostnet.bridge_of("198.19.9.0/24", LINKS) is None  # no container on the network yet: no bridge
+    assert hostnet.bridge_of("198.18.0.0/24", LINKS) is None  # an address inside, but on a veth, not a bridge
+    assert hostnet.bridge_of("198.19.3.0/24", "") is None
+    with pytest.raises(hostnet.HostNetError, match="not a JSON array"):
+        hostnet.bridge_of("198.19.3.0/24", "{}")
+
+
+def test_a_name_or_address_ip_would_not_take_is_never_passed_on() -> None:
+    odd = json.dumps([{"ifindex": 5, "ifname": name, "address": mac, "linkinfo": {"info_kind": "bridge"},
+                       "addr_info": [{"local": "198.19.3.1", "prefixlen": 24}]}
+                      for name, mac in (("br 0", "a6:af:fc:c3:1a:a2"), ("br1", "up"), ("br2", "A6:AF:FC:C3:1A:A2"))])
+    assert hostnet.bridge_of("198.19.3.0/24", odd) is None
+
+
+class FakeIp:
+    """`ip` as pin_now sees it: a listing that can change (`links`), and every command kept."""
+
+    def __init__(self, links: str) -> None:
+        self.links = links
+        self.ran: list[tuple[str, ...]] = []
+
+    def __call__(self, cmd: tuple[str, ...]) -> str:
+        if cmd[:2] != ("ip", "-j"):
+            self.ran.append(cmd)
+        return self.links
+
+
+def test_each_bridge_is_pinned_once_to_the_address_it_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    ip = FakeIp(LINKS)
+    monkeypatch.setattr(hostnet, "_run", ip)
+    pin = hostnet.BridgePin()
+    assert asyncio.run(pin.pin("198.19.3.0/24")) == "podman1"
+    assert asyncio.run(pin.pin("198.19.3.0/24")) is None  # later starts: nothing to do
+    assert ip.ran == [PIN]
+    # The network's last container left and the engine made the bridge again: a new ifindex, pinned again.
+    ip.links = LINKS.replace('"ifindex": 4', '"ifindex": 9')
+    assert pin.pin_now("198.19.3.0/24") == "podman1"
+    assert ip.ran == [PIN, PIN]
+
+
+def test_no_bridge_yet_means_nothing_to_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    ip = FakeIp("[]")
+    monkeypatch.setattr(hostnet, "_run", ip)
+    assert hostnet.BridgePin().pin_now("198.19.3.0/24") is None
+    assert ip.ran == []
+
+
+def test_a_refused_pin_is_tried_again_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def refuse_once(cmd: tuple[str, ...]) -> str:
+        if cmd[:2] == ("ip", "-j"):
+            return LINKS
+        calls.append(cmd)
+        if len(calls) == 1:
+            raise hostnet.HostNetError(["`ip link set` failed (exit 2): RTNETLINK answers: Device or resource busy"])
+        return ""
+
+    monkeypatch.setattr(hostnet, "_run", refuse_once)
+    pin = hostnet.BridgePin()
+    with pytest.raises(hostnet.HostNetError, match="busy"):
+        pin.pin_now("198.19.3.0/24")
+    assert pin.pin_now("198.19.3.0/24") == "podman1"
+    assert calls == [PIN, PIN]

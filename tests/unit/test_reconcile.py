@@ -199,3 +199,22 @@ def test_a_replica_failing_liveness_is_stopped_and_restarted_by_its_policy() -> 
         assert replacement.identity.counters.restarts == 1
         assert rows[1].row.identity is not None and rows[1].row.identity.counters.restarts == 0
     run(scenario())
+
+
+def test_the_host_network_is_settled_once_ready_and_after_every_start() -> None:
+    """The engine makes the bridge with the network's first container (and it may exist from before a restart),
+    so the hook runs after ensure_network and after each start; a failing hook fails no replica."""
+    async def go() -> None:
+        h = Harness(share_of(WEB, [0, 1]))
+        settled: list[str] = []
+
+        async def settle(subnet: str) -> None:
+            settled.append(subnet)
+            raise OSError("ip: cannot set the address")
+
+        h.reconciler = Reconciler(h.runtime, lambda: h.share, h._publish, h.clock,
+                                  Settings(drain_s=0.0, stop_timeout_s=1.0, subnet="198.19.3.0/24"), settle=settle)
+        await h.settle()
+        assert settled == ["198.19.3.0/24"] * 3  # prepare, then each of the two starts
+        assert h.states() == [("web.0", "running"), ("web.1", "running")]
+    run(go())
