@@ -1,0 +1,1 @@
+"""Helpers of bench/dataplane.py: the nginx backend image."""
