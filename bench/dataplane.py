@@ -220,11 +220,11 @@ def max_ms(path: Path) -> float | None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, list[dict[str, float | None]]]:
-    rows: dict[str, list[dict[str, float | None]]] = {c: [] for c in CONFIGS}
-    for config in CONFIGS:  # warm-up: connections, caches, the replicas' first requests
+    rows: dict[str, list[dict[str, float | None]]] = {c: [] for c in args.configs}
+    for config in args.configs:  # warm-up: connections, caches, the replicas' first requests
         wrk(f"warm_{config}", PORT if config.startswith("agent") else APART_PORT, 64, 2)
     for rep in range(1, args.reps + 1):
-        for config in CONFIGS:
+        for config in args.configs:
             port = PORT if config.startswith("agent") else APART_PORT
             load = (Background(poll_api, 1 / args.api_rate) if config.endswith("-api") else
                     Background(churner(), args.churn_every) if config.endswith("-churn") else None)
@@ -241,10 +241,14 @@ def measure(args: argparse.Namespace) -> dict[str, list[dict[str, float | None]]
                    "c1_rps": c1["rps"], "errors": (c64["errors"] or 0) + (c1["errors"] or 0)}
             rows[config].append(row)
             api = f", background calls {load.calls} ({load.errors} failed)" if load is not None else ""
-            print(f"  rep {rep} {config}: c64 {row['rps'] or 0:,.0f}/s p99 {row['p99']} ms; "
-                  f"c1 {row['c1_rps'] or 0:,.0f}/s p99 {row['c1_p99']} ms max {row['c1_max']} ms; "
+            print(f"  rep {rep} {config}: c64 {row['rps'] or 0:,.0f}/s p99 {ms(row['p99'])}; "
+                  f"c1 {row['c1_rps'] or 0:,.0f}/s p99 {ms(row['c1_p99'])} max {ms(row['c1_max'])}; "
                   f"errors {row['errors']:.0f}{api}", flush=True)
     return rows
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g} ms"
 
 
 def rest_cpu(pid: int, seconds: float = 10.0) -> float:
@@ -260,14 +264,16 @@ def report(rows: dict[str, list[dict[str, float | None]]], args: argparse.Namesp
     print("| config | c64 req/s | c64 p99 | c1 req/s | c1 p99 | c1 max | errors |")
     print("|---|--:|--:|--:|--:|--:|--:|")
     med: dict[str, dict[str, float | None]] = {}
-    for config in CONFIGS:
+    for config in args.configs:
         runs = rows[config]
         med[config] = {k: median([r[k] for r in runs]) for k in ("rps", "p99", "c1_rps", "c1_p99", "c1_max")}
         m = med[config]
-        print(f"| {config} | {m['rps'] or 0:,.0f} | {m['p99']} ms | {m['c1_rps'] or 0:,.0f} | {m['c1_p99']} ms | "
-              f"{m['c1_max']} ms | {sum(r['errors'] or 0 for r in runs):.0f} |")
+        print(f"| {config} | {m['rps'] or 0:,.0f} | {ms(m['p99'])} | {m['c1_rps'] or 0:,.0f} | {ms(m['c1_p99'])} | "
+              f"{ms(m['c1_max'])} | {sum(r['errors'] or 0 for r in runs):.0f} |")
     print("\nagent / apart within each repetition (median; 1.00 = no cost to sharing the agent's loop):")
     for quiet, other in (("agent", "apart"), ("agent-api", "apart-api"), ("agent-churn", "apart-churn")):
+        if quiet not in rows or other not in rows:
+            continue
         cells = []
         for key in ("rps", "p99", "c1_p99", "c1_max"):
             pairs = [(a[key], b[key]) for a, b in zip(rows[quiet], rows[other], strict=True)]
@@ -290,6 +296,7 @@ def main() -> None:
     parser.add_argument("--api-rate", type=float, default=10.0, help="-api configs: polls of h1's API a second")
     parser.add_argument("--churn-every", type=float, default=2.0,
                         help="-churn configs: scale the second service 3 <-> 6 this often, s")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     args = parser.parse_args()
     if os.geteuid() != 0:
