@@ -159,7 +159,7 @@ class BridgePin:
     sending to the old address, which nothing answers, until ARP catches up, and their connections wait out
     TCP retransmissions (200 ms, then 400 ms, each time a container on the host starts or stops: seen with
     bench/dataplane.py, docs/proxy.md). Setting the address, even to the one it has, makes the kernel keep it
-    (addr_assign_type NET_ADDR_SET), as Docker does for docker0; nothing on the wire changes.
+    (addr_assign_type NET_ADDR_SET); Docker sets docker0's for the same reason. The address stays what it was.
     It remembers the bridges it pinned (name and ifindex) rather than asking the kernel: addr_assign_type is
     only in sysfs, which shows the network namespace it was mounted in, not necessarily the agent's (a lab
     host's agent runs under `nsenter --net`). So an agent pins each bridge once in its life."""
@@ -171,7 +171,7 @@ class BridgePin:
     async def pin(self, subnet: str) -> str | None:
         """Pin the bridge of `subnet`; its name when pinned now, None when there is no bridge yet (the engine
         makes it with the network's first container) or this agent pinned it already. HostNetError when `ip`
-        fails."""
+        fails (nothing is remembered then: the next call tries again)."""
         return await asyncio.to_thread(self.pin_now, subnet)
 
     def pin_now(self, subnet: str) -> str | None:
