@@ -45,12 +45,11 @@ async def _main(config: AgentConfig) -> None:
             return
         dataplane = Dataplane(clock=clock, vip_range=VipRange.parse(config.service_range, [config.dns_address]),
                               dns_address=config.dns_address, hold=hostnet.hold_addresses)
-        async with HttpProber() as http:
-            probe = ProbeRunner(exec_fn=runtime.exec, http_get=http.get).run
-            agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
-                          runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe,
-                          counters=hostnet.policy_counters, settle_network=hostnet.BridgePin().pin)
-            await agent.run(stop)
+        probe = ProbeRunner(exec_fn=runtime.exec, http_get=HttpProber().get).run
+        agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
+                      runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe,
+                      counters=hostnet.policy_counters, settle_network=hostnet.BridgePin().pin)
+        await agent.run(stop)
     finally:
         if runtime is not None:
             await runtime.close()

@@ -1,6 +1,6 @@
 """Probe runners: one probe run of a Check against a container, as an Outcome.
 
-Role: TCP connect and exec here; HTTP GET in node/probes/http.py (the probes' one aiohttp module), handed in.
+Role: TCP connect and exec here; HTTP GET in node/probes/http.py, handed in.
 `ProbeRunner.run(check, target)` picks the runner by the check's action. A runner never raises for what the
 container does (refused, timed out, non-zero exit: FAILURE) nor for what the engine does (not answering: UNKNOWN,
 so a podman hiccup never restarts healthy containers).
