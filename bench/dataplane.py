@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from dataplanebench import image  # noqa: E402
 from proxybench.measure import cpu_us, git_commit  # noqa: E402
+from proxybench.procs import terminate  # noqa: E402
 from proxybench.report import UNIT_MS, median, parse_wrk  # noqa: E402
 
 from node.lab import hostpodman  # noqa: E402
@@ -151,16 +151,6 @@ def start_apart(backends: list[str]) -> subprocess.Popen[bytes]:
     if proc.poll() is not None:
         raise SystemExit(f"the standalone proxy exited; {WORK / 'apart.log'}")
     return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 class Background:
@@ -322,7 +312,7 @@ def main() -> None:
         report(measure(args), args, rest)
     finally:
         if apart is not None:
-            stop(apart)
+            terminate(apart, 10)
         if not args.keep:
             lab("down")
 

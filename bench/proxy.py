@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's node.proxy, not an installed copy
 
 from proxybench.measure import cpu_idle_s, cpu_us, first_line, git_commit, interpreter, tree_cpu_us  # noqa: E402
+from proxybench.procs import terminate  # noqa: E402
 from proxybench.report import median, parse_wrk, report, wrk_requests  # noqa: E402
 
 NS = "shoalpxbench"
@@ -176,13 +177,7 @@ class Bench:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        terminate(proc, 5)
         if proc in self.procs:
             self.procs.remove(proc)
 

@@ -1,1 +1,2 @@
-"""Helpers of bench/proxy.py: what it reads off /proc and git, and the report it prints."""
+"""Helpers of bench/proxy.py and bench/dataplane.py: what they read off /proc and git, the report, and ending
+the processes a bench started."""
