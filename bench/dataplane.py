@@ -28,6 +28,7 @@ proxy is ended by PID, the lab removed at the end unless --keep.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -51,6 +52,7 @@ from proxybench.report import UNIT_MS, median, parse_wrk  # noqa: E402
 
 from node.lab import hostpodman  # noqa: E402
 from node.lab.state import LabDir  # noqa: E402
+from node.lab.wait import poll_until  # noqa: E402
 
 WORK = Path("/tmp/shoal-dataplanebench")
 SHOAL = [sys.executable, "-m", "node"]
@@ -88,12 +90,8 @@ def post(path: str, body: bytes, content_type: str) -> None:
 
 
 def wait(cond: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"timed out after {deadline_s:g} s waiting for {what}")
+    if not poll_until(cond, deadline_s, interval_s=0.5):
+        raise SystemExit(f"timed out after {deadline_s:g} s waiting for {what}")
 
 
 def push_image() -> None:
@@ -218,14 +216,11 @@ def measure(args: argparse.Namespace) -> dict[str, list[dict[str, float | None]]
             port = PORT if config.startswith("agent") else APART_PORT
             load = (Background(poll_api, 1 / args.api_rate) if config.endswith("-api") else
                     Background(churner(), args.churn_every) if config.endswith("-churn") else None)
-            if load is not None:
-                load.__enter__()
-            try:
+            with contextlib.ExitStack() as stack:
+                if load is not None:
+                    stack.enter_context(load)
                 c64 = parse_wrk(wrk(f"{rep}_{config}_c64", port, 64, args.dur))
                 c1_path = wrk(f"{rep}_{config}_c1", port, 1, args.dur)
-            finally:
-                if load is not None:
-                    load.__exit__()
             c1 = parse_wrk(c1_path)
             row = {"rps": c64["rps"], "p99": c64["p99"], "c1_p99": c1["p99"], "c1_max": max_ms(c1_path),
                    "c1_rps": c1["rps"], "errors": (c64["errors"] or 0) + (c1["errors"] or 0)}

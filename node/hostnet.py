@@ -25,6 +25,7 @@ import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netpolicy import apply as nft
 from netpolicy.model import Ruleset
@@ -129,19 +130,25 @@ def hold_addresses_now(wanted: Iterable[str], within: str) -> list[str]:
 
 def parse_held(text: str, network: ipaddress.IPv4Network) -> set[str]:
     """`ip -j addr show dev lo` -> its /32 addresses inside `network`."""
+    return {str(address) for link in _json_array(text, "ip -j addr show") for address, prefix in _ipv4s(link)
+            if prefix == 32 and address in network}
+
+
+def _json_array(text: str, command: str) -> list[Any]:
+    """What an `ip -j` command printed; `ip` prints nothing at all for some empty lists."""
     parsed = json.loads(text) if text.strip() else []
     if not isinstance(parsed, list):
-        raise HostNetError([f"`ip -j addr show` printed {text[:80]!r}, not a JSON array"])
-    held = set()
-    for link in parsed:
-        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
-            try:
-                address = ipaddress.IPv4Address(str(info.get("local")))
-            except ValueError:
-                continue
-            if info.get("prefixlen") == 32 and address in network:
-                held.add(str(address))
-    return held
+        raise HostNetError([f"`{command}` printed {text[:80]!r}, not a JSON array"])
+    return parsed
+
+
+def _ipv4s(link: object) -> Iterator[tuple[ipaddress.IPv4Address, object]]:
+    """(address, prefix length) of each IPv4 address in one link of `ip -j addr show`; anything else is skipped."""
+    for info in link.get("addr_info", []) if isinstance(link, dict) else []:
+        try:
+            yield ipaddress.IPv4Address(str(info.get("local"))), info.get("prefixlen")
+        except (ValueError, AttributeError):
+            continue
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +197,7 @@ class BridgePin:
 def bridge_of(subnet: str, text: str) -> Bridge | None:
     """`ip -j -d -4 addr show` -> the bridge holding an address inside `subnet` (its gateway), or None."""
     network = ipaddress.IPv4Network(subnet, strict=False)
-    parsed = json.loads(text) if text.strip() else []
-    if not isinstance(parsed, list):
-        raise HostNetError([f"`ip -j addr show` printed {text[:80]!r}, not a JSON array"])
-    for link in parsed:
+    for link in _json_array(text, "ip -j addr show"):
         if not isinstance(link, dict):
             continue
         info, name, index, mac = link.get("linkinfo"), link.get("ifname"), link.get("ifindex"), link.get("address")
@@ -201,12 +205,8 @@ def bridge_of(subnet: str, text: str) -> Bridge | None:
                 or not isinstance(index, int) or not isinstance(mac, str) or not _IFNAME.fullmatch(name) \
                 or not _MAC.fullmatch(mac):
             continue
-        for address in link.get("addr_info", []):
-            try:
-                if ipaddress.IPv4Address(str(address.get("local"))) in network:
-                    return Bridge(name, index, mac)
-            except (ValueError, AttributeError):
-                continue
+        if any(address in network for address, _ in _ipv4s(link)):
+            return Bridge(name, index, mac)
     return None
 
 
@@ -253,11 +253,8 @@ def route_command(change: RouteChange) -> Cmd:
 
 def parse_routes(text: str) -> frozenset[Route]:
     """`ip -j route show` output -> routes; `ip` prints nothing at all for some empty lists."""
-    parsed = json.loads(text) if text.strip() else []
-    if not isinstance(parsed, list):
-        raise HostNetError([f"`ip -j route show` printed {text[:80]!r}, not a JSON array"])
     routes: set[Route] = set()
-    for entry in parsed:
+    for entry in _json_array(text, "ip -j route show"):
         dst = entry.get("dst") if isinstance(entry, dict) else None
         try:
             net = ipaddress.IPv4Network("0.0.0.0/0" if dst == "default" else str(dst))
