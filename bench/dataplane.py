@@ -1,23 +1,25 @@
-"""The embedded proxy inside a real agent against the same proxy in a process of its own, on the lab (issue 5: "If
-the agent's control-plane work slows the proxy, run the data plane in its own process; measure before deciding").
+"""The agent's data plane against the same proxy standalone, on the lab (issue 5: "If the agent's control-plane work
+slows the proxy, run the data plane in its own process; measure before deciding").
 
 bench/proxy.py answered that with a stand-in (a task burning 1 ms in every 10 ms in the proxy's loop). This runs
 the real thing: a lab of HOSTS hosts (real agents gossiping over signed UDP, podman, probes), a service of 3 nginx
 replicas (one per host, image built from this machine's nginx: bench/dataplanebench/image.py) with an HTTP
 readiness probe every second, published on PORT. In h1's network namespace:
-  agent   wrk -> h1's published port: the proxy in h1's agent, sharing its event loop with gossip, probes,
-          reconciliation and the API
+  agent   wrk -> h1's published port: the proxy as h1's agent runs it (since the runs of 2026-11-30, which shared
+          the agent's event loop with gossip, probes, reconciliation and the API: in the agent's data-plane
+          process, node.proxyprocess)
   apart   wrk -> a standalone proxy (bench/proxy.py serve) in the same namespace, forwarding to the same 3 replica
-          addresses: the data plane in its own process, with h1's agent still running beside it
-h1's agent (all its threads) and the standalone proxy share CPU1; wrk runs on CPU0 (the replicas and the other
-hosts' agents run where the kernel puts them, the same for both configs). Each config is measured quiet, with a
-client polling h1's API (`-api`: GET /v1/services and /v1/services/NAME/replicas, API_RATE a second from the root
-namespace, as a dashboard would), and under churn (`-churn`: a second service of 3 nginx replicas scaled to 6 and
-back every CHURN_EVERY s: placement, podman creates and removals, probes and observed state on every host).
+          addresses, with h1's agent still running beside it
+h1's agent and its data-plane process (all their threads) and the standalone proxy share CPU1; wrk runs on CPU0 (the
+replicas and the other hosts' agents run where the kernel puts them, the same for both configs). Each config is
+measured quiet, with a client polling h1's API (`-api`: GET /v1/services and /v1/services/NAME/replicas, API_RATE a
+second from the root namespace, as a dashboard would), and under churn (`-churn`: a second service of 3 nginx
+replicas scaled to 6 and back every CHURN_EVERY s: placement, podman creates and removals, probes and observed state
+on every host).
 Tests, interleaved over REPS repetitions, medians:
   c64  keep-alive, -c64: req/s and p99 (throughput at saturation)
   c1   keep-alive, -c1: p99 and max (one request at a time: a stall of the proxy's loop shows whole in the tail)
-Also printed: h1's agent's CPU use at rest (its control plane alone, % of one core).
+Also printed: h1's agent's CPU use at rest (the agent and its data-plane process, % of one core).
 
 Run as root:  .venv/bin/python bench/dataplane.py [--reps 5] [--dur 8] [--api-rate 10] [--churn-every 2] [--keep]
 Needs: the lab's tools (bash scripts/install.sh), nginx and wrk. Builds its own lab in WORK/lab and refuses to
@@ -50,7 +52,7 @@ from proxybench.measure import cpu_us, git_commit  # noqa: E402
 from proxybench.procs import terminate  # noqa: E402
 from proxybench.report import UNIT_MS, median, parse_wrk  # noqa: E402
 
-from node.lab import hostpodman  # noqa: E402
+from node.lab import hostpodman, procs  # noqa: E402
 from node.lab.state import LabDir  # noqa: E402
 from node.lab.wait import poll_until  # noqa: E402
 
@@ -132,11 +134,13 @@ def deploy() -> list[str]:
     return [f"{r['address']}:{image.PORT}" for r in rows]
 
 
-def pin_agent() -> int:
-    """Move h1's agent, every thread of it, onto the node's CPU; return its pid."""
+def pin_agent() -> list[int]:
+    """Move h1's agent and its data-plane process, every thread of each, onto the node's CPU; return their pids."""
     pid = int((WORK / "lab" / "h1" / "agent.pid").read_text())
-    subprocess.run(["taskset", "-a", "-p", "-c", str(NODE_CPU), str(pid)], check=True, capture_output=True)
-    return pid
+    pids = [pid, *(p.pid for p in procs.snapshot() if p.ppid == pid)]
+    for each in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(NODE_CPU), str(each)], check=True, capture_output=True)
+    return pids
 
 
 def start_apart(backends: list[str]) -> subprocess.Popen[bytes]:
@@ -236,11 +240,11 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g} ms"
 
 
-def rest_cpu(pid: int, seconds: float = 10.0) -> float:
-    """h1's agent's CPU use over `seconds` with no traffic: its control plane alone, as a share of one core."""
-    before = sum(cpu_us(pid))
+def rest_cpu(pids: list[int], seconds: float = 10.0) -> float:
+    """h1's agent's CPU use over `seconds` with no traffic (its processes together), as a share of one core."""
+    before = sum(sum(cpu_us(pid)) for pid in pids)
     time.sleep(seconds)  # measuring a span of time, not waiting for a condition
-    return (sum(cpu_us(pid)) - before) / (seconds * 1e6)
+    return (sum(sum(cpu_us(pid)) for pid in pids) - before) / (seconds * 1e6)
 
 
 def report(rows: dict[str, list[dict[str, float | None]]], args: argparse.Namespace, rest: float) -> None:
@@ -301,9 +305,9 @@ def main() -> None:
         push_image()
         backends = deploy()
         print(f"{SERVICE} ready on {', '.join(backends)}", flush=True)
-        pid = pin_agent()
+        pids = pin_agent()
         apart = start_apart(backends)
-        rest = rest_cpu(pid)
+        rest = rest_cpu(pids)
         report(measure(args), args, rest)
     finally:
         if apart is not None:

@@ -104,7 +104,7 @@ class Agent:
             if probe is not None and self.reconciler is not None else None
         self._last_reports: tuple[Sequence[Report], str] = ((), "")
         self.policies = PolicyKeeper(identity.node_id, config.service_range if dataplane is not None else None,
-                                     counters)
+                                     counters, self.dataplane.admit_by if self.dataplane is not None else None)
         self.rollouts = RolloutKeeper()
         self._rejudge: Handle | None = None  # the timer for the next verdict that only time changes
 
@@ -230,7 +230,7 @@ class Agent:
                     if self.routes is not None:
                         tasks.create_task(self.routes.run(stop))
                     if self.dataplane is not None:
-                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs, self.policies.admit))
+                        tasks.create_task(self.dataplane.run(stop, self._dataplane_inputs))
                     if self.prober is not None:
                         tasks.create_task(self.prober.run(stop))
                     await stop.wait()

@@ -2,12 +2,14 @@
 with this node's view of the cluster (DESIGN §7, §7a).
 
 Role: the I/O shell around node.traffic. `run(stop)` holds the DNS address on `lo`, opens the DNS responder and
-the proxy, then converges whenever it is poked (desired state, membership or a status changed): it computes
+the proxy (a node.datapath.DataPath: by default on this loop; the agent runs it in a process of its own), then
+converges whenever it is poked (desired state, membership or a status changed): it computes
 node.traffic.plumbing from the agent's inputs, holds every VIP on `lo`, gives the DNS responder the names and
 the proxy its table. Level-triggered: pokes only wake it, a burst of them costs one pass, and a pass that fails
 (an `ip` command refused) is retried on the next poke or after RETRY_S.
 Boundary: decides nothing about placement or readiness (it reads the nodes' reports); the only I/O it does
-itself is through the injected `hold` (hostnet.hold_addresses), the DNS responder and the proxy.
+itself is through the injected `hold` (hostnet.hold_addresses), the DNS responder and the proxy. `admit_by`
+passes the network policies (node.admission) on to the proxy as they change.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass
 
 from gossip.clock import Clock
+from node.admission import Admission
+from node.datapath import DataPath, InlineDataPath, OpenDataPath
 from node.discovery.dns import DnsServer, Forwarder
 from node.discovery.resolvconf import upstreams
 from node.discovery.upstream import Upstream
@@ -25,8 +29,6 @@ from node.discovery.vip import VipRange
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus
 from node.proxy.config import ProxyConfig
-from node.proxy.listener import Admit
-from node.proxy.proxy import Proxy
 from node.traffic import Plumbing, plumbing
 from node.wake import wait_any
 
@@ -54,19 +56,21 @@ Hold = Callable[[Iterable[str], str], Awaitable[list[str]]]
 class Dataplane:
     def __init__(self, *, clock: Clock, vip_range: VipRange, dns_address: str, hold: Hold,
                  dns_port: int = DNS_PORT, proxy_config: ProxyConfig | None = None,
-                 forwarder: Forwarder | None = None) -> None:
-        """`forwarder` answers names outside Shoal's (default: the host's resolvers, from /etc/resolv.conf)."""
+                 forwarder: Forwarder | None = None, data_path: Callable[[], OpenDataPath] | None = None) -> None:
+        """`forwarder` answers names outside Shoal's (default: the host's resolvers, from /etc/resolv.conf);
+        `data_path` opens the proxy (default: node.proxy on this event loop, with `proxy_config`)."""
         self._inputs: Callable[[], Inputs] = lambda: Inputs((), {}, (), ())
         self._clock, self._range, self._hold = clock, vip_range, hold
         self._dns_address, self._dns_port = dns_address, dns_port
-        self._proxy_config = proxy_config
+        self._data_path = data_path or (lambda: InlineDataPath(clock=clock, config=proxy_config))
+        self._admission: Admission | None = None
         self._forwarder = forwarder
         self._wake = asyncio.Event()
         self._last: Plumbing | None = None
         self._problems: tuple[str, ...] = ()
         self._held: frozenset[str] = frozenset()  # the addresses the last successful hold made exact
         self._held_at = -RECHECK_S
-        self.proxy: Proxy | None = None
+        self.proxy: DataPath | None = None
         self.dns_bound: tuple[str, int] | None = None  # where the DNS responder listens, once it does
 
     def poke(self) -> None:
@@ -77,14 +81,21 @@ class Dataplane:
         """What the last pass applied (for the API and tests)."""
         return self._last
 
-    async def run(self, stop: asyncio.Event, inputs: Callable[[], Inputs], admit: Admit | None = None) -> None:
-        """Serve until `stop`; `inputs` reads the agent's current view each pass; `admit` is the proxy's policy
-        check (node.proxy.listener.Admit; None admits every connection)."""
+    def admit_by(self, admission: Admission) -> None:
+        """The network policies new connections are checked against (until the first call, none: all pass)."""
+        self._admission = admission
+        if self.proxy is not None:
+            self.proxy.admit_by(admission)
+
+    async def run(self, stop: asyncio.Event, inputs: Callable[[], Inputs]) -> None:
+        """Serve until `stop`; `inputs` reads the agent's current view each pass."""
         self._inputs = inputs
         await self._hold_until_done(stop)
         forwarder = self._forwarder or Upstream(upstreams(exclude=[self._dns_address]))
         async with DnsServer(self._dns_address, self._dns_port, forwarder=forwarder) as dns, \
-                Proxy(clock=self._clock, config=self._proxy_config, admit=admit) as proxy:
+                self._data_path() as proxy:
+            if self._admission is not None:
+                proxy.admit_by(self._admission)
             self.proxy, self.dns_bound = proxy, dns.bound
             log.info("data plane up", extra={"fields": {"dns": f"{self._dns_address}:{self._dns_port}",
                                                         "service_range": str(self._range.network)}})
@@ -94,7 +105,7 @@ class Dataplane:
                 await wait_any(self._wake, stop, RECHECK_S if ok else RETRY_S)
             self.proxy, self.dns_bound = None, None
 
-    async def _converge(self, dns: DnsServer, proxy: Proxy) -> bool:
+    async def _converge(self, dns: DnsServer, proxy: DataPath) -> bool:
         given = self._inputs()
         wanted = plumbing(given.services, given.statuses, given.live, self._range, given.own_ips)
         if wanted.problems != self._problems:

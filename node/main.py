@@ -13,17 +13,18 @@ import random
 import signal
 import sys
 
-import uvloop
-
 from gossip.clock import LoopClock
 from gossip.errors import GossipError
-from node import hostnet, logs
+from node import eventloop, hostnet, logs
 from node.agent import Agent
 from node.cli import cli
 from node.config import AgentConfig
 from node.dataplane import Dataplane
 from node.discovery.vip import VipRange
 from node.probes import HttpProber, ProbeRunner
+from node.proxy.config import ProxyConfig
+from node.proxyprocess import ProxyProcess
+from node.proxyworker import ARGUMENT as PROXY_WORKER
 from node.runtime.base import Runtime, RuntimeFailure
 from node.runtime.service import ensure_service
 from node.startup import AgentError, obtain_identity
@@ -31,7 +32,7 @@ from node.startup import AgentError, obtain_identity
 log = logging.getLogger("shoal")
 
 
-async def _main(config: AgentConfig) -> None:
+async def _main(config: AgentConfig, log_level: str) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -43,8 +44,10 @@ async def _main(config: AgentConfig) -> None:
         if runtime is None:  # a control-plane node: no containers, proxy, DNS, routes or nftables (SPEC)
             await Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom()).run(stop)
             return
+        proxy = ProxyProcess(command=[sys.executable, "-m", "node", PROXY_WORKER], config=ProxyConfig(),
+                             log_level=log_level, clock=clock)
         dataplane = Dataplane(clock=clock, vip_range=VipRange.parse(config.service_range, [config.dns_address]),
-                              dns_address=config.dns_address, hold=hostnet.hold_addresses)
+                              dns_address=config.dns_address, hold=hostnet.hold_addresses, data_path=lambda: proxy)
         probe = ProbeRunner(exec_fn=runtime.exec, http_get=HttpProber().get).run
         agent = Agent(config=config, identity=identity, clock=clock, rng=random.SystemRandom(),
                       runtime=runtime, converge=hostnet.converge, dataplane=dataplane, probe=probe,
@@ -75,7 +78,7 @@ async def _runtime(config: AgentConfig) -> Runtime | None:
 def serve(config: AgentConfig, log_level: str) -> int:
     logs.setup(log_level)
     try:
-        uvloop.run(_main(config))
+        eventloop.run(_main(config, log_level))
     except (AgentError, GossipError) as exc:
         print(f"shoal agent: {exc}", file=sys.stderr)
         return 1

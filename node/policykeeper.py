@@ -3,7 +3,8 @@
 Role: the adapter between the agent's view (members, statuses, services) and netpolicy (compile, gate), with the
 one rule that matters on restart: until the agent has rejoined, its view is its own alone, so the table is left as
 it is (the last agent's rules keep being enforced) rather than replaced by one built from a partial view. The
-agent owns the inputs; this class keeps the compiled gate the proxy asks and the problems already logged.
+agent owns the inputs; this class keeps what the proxy admits (node.admission, handed on through `on_admission`
+whenever it changes) and the problems already logged.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from gossip.members import MemberState
 from netpolicy.compile import compile_policies
 from netpolicy.gate import Gate
+from node.admission import Admission
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus
 from node.policies import endpoints_of, policies_of
-from node.proxy.model import Address as ProxyAddress
 from node.routekeeper import Inputs, peers
 from node.schedule import PLACEABLE
 
@@ -28,11 +30,13 @@ Counters = Callable[[], Awaitable[list[dict[str, object]]]]
 
 
 class PolicyKeeper:
-    def __init__(self, me: str, service_range: str | None, counters: Counters | None) -> None:
+    def __init__(self, me: str, service_range: str | None, counters: Counters | None,
+                 on_admission: Callable[[Admission], None] | None = None) -> None:
         self._me = me
-        self._service_range = ipaddress.ip_network(service_range) if service_range is not None else None
         self._counters = counters  # hostnet.policy_counters: this host's rule counters
-        self._gate: Gate | None = None  # the proxy's view of the network policies, once compiled
+        self._on_admission = on_admission
+        self.admission = Admission(ipaddress.ip_network(service_range) if service_range is not None else None)
+        """The proxy's view of the network policies: admits everyone until the first compile."""
         self._problems: tuple[str, ...] = ()
 
     def route_inputs(self, own: str | None, joined: bool, members: Sequence[MemberState],
@@ -54,7 +58,7 @@ class PolicyKeeper:
             for problem in compiled.problems:
                 log.warning("network policy input left out", extra={"fields": {"problem": problem}})
             self._problems = compiled.problems
-        self._gate = Gate.of(compiled.ruleset)
+        self._admit_by(Gate.of(compiled.ruleset))
         return own, found, compiled.ruleset, False
 
     async def counters(self) -> list[dict[str, object]]:
@@ -67,12 +71,9 @@ class PolicyKeeper:
             log.warning("cannot read policy counters", extra={"fields": {"error": exc}})
             return []
 
-    def admit(self, client_ip: str, service: str, listen: ProxyAddress) -> bool:
-        """The proxy's policy check: a VIP listener serves the service's own port, a node-address listener a
-        published one. Before the first policy is compiled (the agent is still rejoining) all are admitted."""
-        gate = self._gate
-        if gate is None:
-            return True
-        if self._service_range is not None and ipaddress.ip_address(listen.ip) in self._service_range:
-            return gate.admits(client_ip, service, listen.port)
-        return gate.admits_ingress(client_ip, service)
+    def _admit_by(self, gate: Gate) -> None:
+        if gate == self.admission.gate:
+            return  # most passes compile the same policies: the proxy keeps what it has
+        self.admission = replace(self.admission, gate=gate)
+        if self._on_admission is not None:
+            self._on_admission(self.admission)

@@ -8,6 +8,8 @@ host-loss test starts the host again. The demo image's /cgi-bin/hostname answers
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from node import hostnet
+from node.lab import procs
 from tests.e2e.conftest import SharedLab
 from tests.e2e.procs import wait_for
 from tests.e2e.test_placement_lab import DEMO_1, apply, names_on, ps, running, settled
@@ -195,6 +198,36 @@ def test_the_container_bridge_keeps_its_address_while_containers_come_and_go(lab
     assert bridge(lab, "h2") == (mac, "3")
 
 
+def test_a_killed_data_plane_process_is_replaced_and_a_stopped_agent_leaves_none(lab: SharedLab,
+                                                                               services: list[str]) -> None:
+    """The proxy runs in a process of the agent's (docs/proxy.md): killed, it is started again with the table;
+    an agent that stops ends it."""
+    services.append("web")
+    apply(lab, "h1", manifest(service_yaml("web", replicas=2, published=8083)))
+    names = {f"web-{r['replica']}" for r in ready(lab, "web", 2)}
+    wait_for(_refusals_ok(_all_answer(lab, "h1", 8083, names)), 10.0, "both replicas answering through h1")
+    worker = data_plane(lab, "h1")
+    assert worker is not None, "h1's agent runs no data-plane process"
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: data_plane(lab, "h1") not in (None, worker), 10.0, "a new data-plane process on h1")
+    wait_for(_refusals_ok(_all_answer(lab, "h1", 8083, names)), 10.0, "both replicas answering through h1 again")
+    stopped = data_plane(lab, "h3")
+    assert stopped is not None
+    lab.run("stop", "h3")
+    try:
+        wait_for(lambda: procs.gone(stopped), 10.0, f"h3's data-plane process {stopped} to end with its agent")
+    finally:
+        lab.run("start", "h3")
+
+
+def data_plane(lab: SharedLab, host: str) -> int | None:
+    """The pid of HOST's agent's data-plane process (`python -m node proxy-worker`), if it has one."""
+    agent = lab.pid(host)
+    found = [p.pid for p in procs.snapshot() if p.ppid == agent and procs.cmdline(p.pid)[-1:] == ["proxy-worker"]]
+    assert len(found) <= 1, f"{host}'s agent has {len(found)} data-plane processes"
+    return found[0] if found else None
+
+
 def bridge(lab: SharedLab, host: str) -> tuple[str, str]:
     """(MAC, addr_assign_type) of the bridge holding HOST's container subnet, read in HOST's own namespace (`ip
     netns exec` mounts that namespace's sysfs)."""
@@ -210,6 +243,17 @@ def bridge(lab: SharedLab, host: str) -> tuple[str, str]:
 
 def _all_answer(lab: SharedLab, host: str, port: int, names: set[str]) -> Callable[[], bool]:
     return lambda: set(answers(lab, host, port, len(names))) == names
+
+
+def _refusals_ok(check: Callable[[], bool]) -> Callable[[], bool]:
+    """`check`, with a refused connection counting as not yet (a new data-plane process opens its listeners a
+    moment after it starts)."""
+    def tolerant() -> bool:
+        try:
+            return check()
+        except (urllib.error.URLError, OSError):
+            return False
+    return tolerant
 
 
 def _serves_from(lab: SharedLab, survivors: list[str], lost: str) -> Callable[[], bool]:
