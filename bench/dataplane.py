@@ -10,13 +10,16 @@ readiness probe every second, published on PORT. In h1's network namespace:
           process, node.proxyprocess)
   apart   wrk -> a standalone proxy (bench/proxy.py serve) in the same namespace, forwarding to the same 3 replica
           addresses, with h1's agent still running beside it
-h1's agent and its data-plane process (all their threads) and the standalone proxy share CPU1; wrk runs on CPU0 (the
-replicas and the other hosts' agents run where the kernel puts them, the same for both configs). Each config is
-measured quiet, with a client polling h1's API (`-api`: GET /v1/services and /v1/services/NAME/replicas, API_RATE a
-second from the root namespace, as a dashboard would), and under churn (`-churn`: a second service of 3 nginx
-replicas scaled to 6 and back every CHURN_EVERY s: placement, podman creates and removals, probes and observed state
-on every host).
-Tests, interleaved over REPS repetitions, medians:
+  worker  (opt-in: --configs worker worker-api worker-churn ...) wrk -> the agent's data-plane process started alone
+          by this bench (`python -m node proxy-worker`) and fed the apart route through its stdin: the worker's
+          code without its place under the agent
+h1's agent and its data-plane process (all their threads) and the standalone proxy share CPU1; wrk runs on CPU0, and
+so does the rest of the lab (the replicas, podman and the other hosts' agents inherit this process's CPU0 affinity,
+set before the lab starts), the same for every config. Each config is measured quiet, with a client polling h1's API
+(`-api`: GET /v1/services and /v1/services/NAME/replicas, API_RATE a second from the root namespace, as a dashboard
+would), and under churn (`-churn`: a second service of 3 nginx replicas scaled to 6 and back every CHURN_EVERY s:
+placement, podman creates and removals, probes and observed state on every host).
+Tests, interleaved over REPS repetitions (even ones in reverse order), medians:
   c64  keep-alive, -c64: req/s and p99 (throughput at saturation)
   c1   keep-alive, -c1: p99 and max (one request at a time: a stall of the proxy's loop shows whole in the tail)
 Also printed: h1's agent's CPU use at rest (the agent and its data-plane process, % of one core).
@@ -60,12 +63,14 @@ WORK = Path("/tmp/shoal-dataplanebench")
 SHOAL = [sys.executable, "-m", "node"]
 REGISTRY = "198.18.0.1:5000"
 IMAGE = f"{REGISTRY}/shoal-bench-nginx:1"
-SERVICE, PORT, APART_PORT = "benchweb", 18080, 18090
+SERVICE, PORT, APART_PORT, WORKER_PORT = "benchweb", 18080, 18090, 18091
 CHURN = "benchchurn"  # scaled up and down during the -churn configs
 H1, H1_NS = "198.18.0.11", "shoal-h1"
 CLIENT_CPU, NODE_CPU = 0, 1
 DEADLINE_S = 120.0
 CONFIGS = ("agent", "apart", "agent-api", "apart-api", "agent-churn", "apart-churn")
+WORKER_CONFIGS = ("worker", "worker-api", "worker-churn")  # opt-in: the agent's worker, fed by this bench instead
+PORTS = {"agent": PORT, "apart": APART_PORT, "worker": WORKER_PORT}
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -143,6 +148,28 @@ def pin_agent() -> list[int]:
     return pids
 
 
+def start_worker(backends: list[str]) -> subprocess.Popen[bytes]:
+    """The agent's data-plane process (`python -m node proxy-worker`) with no agent: this bench feeds it the same
+    route as `apart` through its stdin. Beside `agent` and `apart` it tells the worker's code apart from its
+    place under the agent."""
+    from node.proxy import Address, Endpoint, ProxyConfig, Route
+    from node.proxypipe import Configure, SetTable, frame
+
+    log = open(WORK / "worker.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
+    cmd = ["ip", "netns", "exec", H1_NS, "taskset", "-c", str(NODE_CPU), *SHOAL, "proxy-worker"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    endpoints = tuple(Endpoint(ip, int(port)) for ip, port in (b.rsplit(":", 1) for b in backends))
+    assert proc.stdin is not None
+    proc.stdin.write(frame(Configure(ProxyConfig(), "info")) +
+                     frame(SetTable({Address(H1, WORKER_PORT): Route(SERVICE, endpoints)})))
+    proc.stdin.flush()  # and kept open: the worker exits when it closes
+    wait(lambda: b"proxy table applied" in (WORK / "worker.log").read_bytes() or proc.poll() is not None,
+         "the data-plane worker")
+    if proc.poll() is not None:
+        raise SystemExit(f"the data-plane worker exited; {WORK / 'worker.log'}")
+    return proc
+
+
 def start_apart(backends: list[str]) -> subprocess.Popen[bytes]:
     log = open(WORK / "apart.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
     cmd = ["ip", "netns", "exec", H1_NS, "taskset", "-c", str(NODE_CPU), sys.executable,
@@ -214,10 +241,12 @@ def max_ms(path: Path) -> float | None:
 def measure(args: argparse.Namespace) -> dict[str, list[dict[str, float | None]]]:
     rows: dict[str, list[dict[str, float | None]]] = {c: [] for c in args.configs}
     for config in args.configs:  # warm-up: connections, caches, the replicas' first requests
-        wrk(f"warm_{config}", PORT if config.startswith("agent") else APART_PORT, 64, 2)
+        wrk(f"warm_{config}", PORTS[config.split("-")[0]], 64, 2)
     for rep in range(1, args.reps + 1):
-        for config in args.configs:
-            port = PORT if config.startswith("agent") else APART_PORT
+        # ABBA: even repetitions run the configs in reverse, so each config of a pair runs first as often as
+        # second, and the quiet ones never run straight after churn (podman still stops its containers then).
+        for config in args.configs if rep % 2 else reversed(args.configs):
+            port = PORTS[config.split("-")[0]]
             load = (Background(poll_api, 1 / args.api_rate) if config.endswith("-api") else
                     Background(churner(), args.churn_every) if config.endswith("-churn") else None)
             with contextlib.ExitStack() as stack:
@@ -259,8 +288,9 @@ def report(rows: dict[str, list[dict[str, float | None]]], args: argparse.Namesp
         m = med[config]
         print(f"| {config} | {m['rps'] or 0:,.0f} | {ms(m['p99'])} | {m['c1_rps'] or 0:,.0f} | {ms(m['c1_p99'])} | "
               f"{ms(m['c1_max'])} | {sum(r['errors'] or 0 for r in runs):.0f} |")
-    print("\nagent / apart within each repetition (median; 1.00 = no cost to sharing the agent's loop):")
-    for quiet, other in (("agent", "apart"), ("agent-api", "apart-api"), ("agent-churn", "apart-churn")):
+    print("\nagent (and worker) / apart within each repetition (median; 1.00 = the standalone proxy's figure):")
+    loads = ("", "-api", "-churn")
+    for quiet, other in [(f"{which}{load}", f"apart{load}") for which in ("agent", "worker") for load in loads]:
         if quiet not in rows or other not in rows:
             continue
         cells = []
@@ -285,7 +315,7 @@ def main() -> None:
     parser.add_argument("--api-rate", type=float, default=10.0, help="-api configs: polls of h1's API a second")
     parser.add_argument("--churn-every", type=float, default=2.0,
                         help="-churn configs: scale the second service 3 <-> 6 this often, s")
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS + WORKER_CONFIGS)
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -298,7 +328,7 @@ def main() -> None:
     os.sched_setaffinity(0, {CLIENT_CPU})  # this process (the API poller) is a client too
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "results").mkdir(parents=True)
-    apart = None
+    apart = worker = None
     try:
         print(f"lab up {args.hosts} ...", flush=True)
         lab("up", str(args.hosts))
@@ -307,11 +337,17 @@ def main() -> None:
         print(f"{SERVICE} ready on {', '.join(backends)}", flush=True)
         pids = pin_agent()
         apart = start_apart(backends)
+        if any(c.startswith("worker") for c in args.configs):
+            worker = start_worker(backends)
         rest = rest_cpu(pids)
         report(measure(args), args, rest)
     finally:
         if apart is not None:
             terminate(apart, 10)
+        if worker is not None:
+            assert worker.stdin is not None
+            worker.stdin.close()  # the worker's own way out; terminate() if it does not take it
+            terminate(worker, 10)
         if not args.keep:
             lab("down")
 

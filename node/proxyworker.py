@@ -66,7 +66,7 @@ async def _serve(clock: Clock, reader: asyncio.StreamReader) -> int:
 
 def main() -> None:
     """Exits when the agent closes the pipe, or on SIGTERM. It ignores SIGINT: a terminal's ^C reaches the whole
-    process group, and the agent, leaving the cluster, ends this process last (the node keeps serving meanwhile)."""
+    process group, and the agent ends this process itself as it stops, in its own order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.setup("info")  # the agent's level arrives first thing on the pipe
     sys.exit(eventloop.run(_main()))

@@ -5,7 +5,7 @@ open without root; the DNS responder gets a port the kernel picks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import pytest
 from dnslib import DNSRecord
@@ -16,7 +16,7 @@ from node.discovery.vip import VipRange
 from node.manifest.model import ServiceSpec
 from node.observed import NodeStatus, ReplicaReport
 from tests.unit.discovery.fakes import udp_client
-from tests.unit.proxy.loopback import until
+from tests.unit.proxy.loopback import eventually, until
 
 pytestmark = pytest.mark.timeout(30)
 RANGE = VipRange.parse("127.0.0.0/24", ["127.0.0.53"])
@@ -26,15 +26,6 @@ PORT = 18_473  # the service's port: the replica listens on 127.0.0.1, the VIP l
 class Refuses:
     async def forward(self, query: bytes, *, tcp: bool) -> bytes | None:
         raise AssertionError("a service name must never be forwarded")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline_s: float = 5.0) -> None:
-    """tests.unit.proxy.loopback.until, for a check that must itself await (a connect attempt)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not await check():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_names_vips_and_routes_follow_the_inputs() -> None:

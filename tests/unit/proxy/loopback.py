@@ -47,6 +47,23 @@ async def until(check: Callable[[], bool], timeout_s: float = 5.0, what: str = "
         await asyncio.sleep(0.01)
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0,
+                     what: str = "condition") -> None:
+    """`until`, for a check that must itself await (a connect attempt through the proxy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def listening(address: Address) -> bool:
+    """Does something accept connections at `address` now? (A blocking connect: on loopback it returns at once.)"""
+    with socket.socket() as probe:
+        return probe.connect_ex(address) == 0
+
+
 class Replica:
     """A backend: on each connection says `name\\n`, then echoes until EOF, then closes. `received` keeps what
     each connection brought in (so a PROXY header, when the route sends one, can be checked)."""
@@ -125,6 +142,10 @@ async def ask(address: Address) -> str:
     name, _, writer = await hello(address)
     writer.close()
     return name
+
+
+async def answered_by(address: Address, name: str) -> bool:
+    return await ask(address) == name
 
 
 async def closed_at_once(address: Address, within_s: float = 2.0) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import socket
-from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Network
 
 import pytest
@@ -17,7 +15,18 @@ from node.admission import Admission
 from node.proxy import Address, ProxyConfig, Route
 from node.proxypipe import HEADER, MAX_FRAME, Configure, PipeError, SetAdmission, SetTable, frame, receive
 from node.proxyworker import serve
-from tests.unit.proxy.loopback import LOOPS, ask, closed_at_once, free_port, run, serving, until
+from tests.unit.proxy.loopback import (
+    LOOPS,
+    answered_by,
+    ask,
+    closed_at_once,
+    eventually,
+    free_port,
+    listening,
+    run,
+    serving,
+    until,
+)
 
 CONFIGURE = Configure(ProxyConfig(connect_timeout_s=0.5), "info")
 NOBODY = Admission(None, Gate(checks={}, ingress={"web": (IPv4Network("192.0.2.0/24"),)}, own_subnet=None,
@@ -68,15 +77,15 @@ def test_the_worker_serves_the_latest_table_and_admission_until_the_pipe_ends(lo
             reader = reader_of(frame(CONFIGURE), frame(SetTable({listen: Route("web", (a.endpoint(),))})),
                                eof=False)
             worker = asyncio.create_task(serve(LoopClock(asyncio.get_running_loop()), reader, asyncio.Event()))
-            await until(lambda: _listening(listen), what="the listener")
+            await until(lambda: listening(listen), what="the listener")
             assert await ask(listen) == "a"
             reader.feed_data(frame(SetTable({listen: Route("web", (b.endpoint(),))})))
-            await _eventually(lambda: _answered_by(listen, "b"))
+            await eventually(lambda: answered_by(listen, "b"), what="the new route")
             reader.feed_data(frame(SetAdmission(NOBODY)))  # web's ingress list holds 192.0.2.0/24 only
-            await _eventually(lambda: closed_at_once(listen))
+            await eventually(lambda: closed_at_once(listen), what="the admission applied")
             reader.feed_eof()
             assert await asyncio.wait_for(worker, 5.0) == 0
-            assert not _listening(listen)
+            assert not listening(listen)
 
     run(loop, main)
 
@@ -94,20 +103,3 @@ def test_the_worker_exits_1_on_a_broken_pipe_and_0_when_stopped(first: bytes) ->
 
     asyncio.run(main())
 
-
-def _listening(address: Address) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(address) == 0
-
-
-async def _answered_by(address: Address, name: str) -> bool:
-    return await ask(address) == name
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], deadline_s: float = 5.0) -> None:
-    """The worker applies a message a loop turn or more after it arrives: ask again until it shows."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not await check():
-        assert loop.time() < end, "the worker did not apply the message in time"
-        await asyncio.sleep(0.01)

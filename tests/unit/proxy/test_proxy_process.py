@@ -16,8 +16,8 @@ from node import proxyprocess
 from node.proxy import Address, ProxyConfig, Route
 from node.proxyprocess import ProxyProcess
 from node.proxyworker import ARGUMENT
-from tests.unit.proxy.loopback import ask, free_port, serving, until
-from tests.unit.proxy.test_proxy_pipe import NOBODY, _eventually, _listening
+from tests.unit.proxy.loopback import answered_by, ask, closed_at_once, eventually, free_port, listening, serving, until
+from tests.unit.proxy.test_proxy_pipe import NOBODY
 
 pytestmark = pytest.mark.timeout(60)
 WORKER = (sys.executable, "-m", "node", ARGUMENT)
@@ -41,19 +41,19 @@ def test_the_process_serves_follows_the_table_and_is_replaced_when_killed() -> N
         listen = Address("127.0.0.41", free_port("127.0.0.41"))
         async with serving("a", "b") as (a, b), process() as path:
             await path.update({listen: Route("web", (a.endpoint(),))})
-            await until(lambda: _listening(listen), timeout_s=20, what="the process's listener")
+            await until(lambda: listening(listen), timeout_s=20, what="the process's listener")
             assert path.starts == 1 and await ask(listen) == "a"
             await path.update({listen: Route("web", (b.endpoint(),))})
-            await _eventually(lambda: _answers(listen, "b"))
+            await eventually(lambda: answered_by(listen, "b"), what="the new route")
             first = path.pid
             assert first is not None
             os.kill(first, signal.SIGKILL)
-            await until(lambda: path.starts == 2 and _listening(listen), timeout_s=20, what="a new process")
+            await until(lambda: path.starts == 2 and listening(listen), timeout_s=20, what="a new process")
             assert path.pid != first and await ask(listen) == "b"  # the new one got the latest table
             path.admit_by(NOBODY)
-            await _eventually(lambda: _refused_a_greeting(listen))
+            await eventually(lambda: closed_at_once(listen), what="the admission applied")
             last = path.pid
-        assert last is not None and gone(last) and not _listening(listen)
+        assert last is not None and gone(last) and not listening(listen)
 
     asyncio.run(main())
 
@@ -99,14 +99,3 @@ def test_a_command_that_cannot_start_is_retried_and_leaving_does_not_wait_for_it
 
     asyncio.run(main())
 
-
-async def _answers(address: Address, name: str) -> bool:
-    return await ask(address) == name
-
-
-async def _refused_a_greeting(address: Address) -> bool:
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        return await asyncio.wait_for(reader.read(1), 2.0) == b""
-    finally:
-        writer.close()
