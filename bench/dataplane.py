@@ -148,38 +148,41 @@ def pin_agent() -> list[int]:
     return pids
 
 
+def on_node_cpu(name: str, argv: list[str], ready: bytes, stdin: bytes | None = None) -> subprocess.Popen[bytes]:
+    """Start `argv` in h1's namespace on the node's CPU, logging to WORK/NAME.log; `stdin`, if given, is written to
+    a pipe kept open for the process's lifetime. Returns once the log shows `ready`."""
+    log_path = WORK / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - kept open for the child's lifetime
+    cmd = ["ip", "netns", "exec", H1_NS, "taskset", "-c", str(NODE_CPU), *argv]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else None, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    if stdin is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+    wait(lambda: ready in log_path.read_bytes() or proc.poll() is not None, f"the {name} proxy")
+    if proc.poll() is not None:
+        raise SystemExit(f"the {name} proxy exited; {log_path}")
+    return proc
+
+
 def start_worker(backends: list[str]) -> subprocess.Popen[bytes]:
     """The agent's data-plane process (`python -m node proxy-worker`) with no agent: this bench feeds it the same
     route as `apart` through its stdin. Beside `agent` and `apart` it tells the worker's code apart from its
-    place under the agent."""
+    place under the agent. It exits when its stdin closes."""
     from node.proxy import Address, Endpoint, ProxyConfig, Route
     from node.proxypipe import Configure, SetTable, frame
+    from node.proxyworker import ARGUMENT
 
-    log = open(WORK / "worker.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
-    cmd = ["ip", "netns", "exec", H1_NS, "taskset", "-c", str(NODE_CPU), *SHOAL, "proxy-worker"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     endpoints = tuple(Endpoint(ip, int(port)) for ip, port in (b.rsplit(":", 1) for b in backends))
-    assert proc.stdin is not None
-    proc.stdin.write(frame(Configure(ProxyConfig(), "info")) +
-                     frame(SetTable({Address(H1, WORKER_PORT): Route(SERVICE, endpoints)})))
-    proc.stdin.flush()  # and kept open: the worker exits when it closes
-    wait(lambda: b"proxy table applied" in (WORK / "worker.log").read_bytes() or proc.poll() is not None,
-         "the data-plane worker")
-    if proc.poll() is not None:
-        raise SystemExit(f"the data-plane worker exited; {WORK / 'worker.log'}")
-    return proc
+    feed = frame(Configure(ProxyConfig(), "info")) + \
+        frame(SetTable({Address(H1, WORKER_PORT): Route(SERVICE, endpoints)}))
+    return on_node_cpu("worker", [*SHOAL, ARGUMENT], b"proxy table applied", stdin=feed)
 
 
 def start_apart(backends: list[str]) -> subprocess.Popen[bytes]:
-    log = open(WORK / "apart.log", "wb")  # noqa: SIM115 - kept open for the child's lifetime
-    cmd = ["ip", "netns", "exec", H1_NS, "taskset", "-c", str(NODE_CPU), sys.executable,
-           str(ROOT / "bench" / "proxy.py"), "serve", "--listen", f"{H1}:{APART_PORT}",
-           "--backends", ",".join(backends)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    wait(lambda: b"serving" in (WORK / "apart.log").read_bytes() or proc.poll() is not None, "the standalone proxy")
-    if proc.poll() is not None:
-        raise SystemExit(f"the standalone proxy exited; {WORK / 'apart.log'}")
-    return proc
+    return on_node_cpu("apart", [sys.executable, str(ROOT / "bench" / "proxy.py"), "serve", "--listen",
+                                 f"{H1}:{APART_PORT}", "--backends", ",".join(backends)], b"serving")
 
 
 class Background:

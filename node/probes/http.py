@@ -6,8 +6,8 @@ not read, nothing is kept alive between probes (each probe proves a fresh connec
 no proxy from the environment is used.
 Why not aiohttp's client (what this module used until 2026-11-30): a probe needs only the status line, and an
 aiohttp request cost 430-550 us of CPU against 100-120 us for this (2,000 probes of a local nginx, both in the same
-run, three times), all of it on the agent's event loop, which also carries the embedded proxy (docs/proxy.md: the
-loop's control-plane chunks show in the proxy's tail latency at saturation).
+run, three times), all of it on the agent's event loop. (That loop carried the embedded proxy when this was
+written; the proxy now runs in a process of its own, docs/proxy.md.)
 Boundary: network I/O to a container only; the result is an Outcome, never an exception.
 """
 

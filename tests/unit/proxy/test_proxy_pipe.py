@@ -95,11 +95,13 @@ def test_the_worker_exits_1_on_a_broken_pipe_and_0_when_stopped(first: bytes) ->
     async def main() -> None:
         clock = LoopClock(asyncio.get_running_loop())
         assert await asyncio.wait_for(serve(clock, reader_of(first), asyncio.Event()), 5.0) == 1
+        listen = Address("127.0.0.32", free_port("127.0.0.32"))
         stop = asyncio.Event()
-        worker = asyncio.create_task(serve(clock, reader_of(frame(CONFIGURE), eof=False), stop))
-        await asyncio.sleep(0)
-        stop.set()
+        reader = reader_of(frame(CONFIGURE), frame(SetTable({listen: Route("web", ())})), eof=False)
+        worker = asyncio.create_task(serve(clock, reader, stop))
+        await until(lambda: listening(listen), what="the listener")
+        stop.set()  # SIGTERM's path: the pipe is still open
         assert await asyncio.wait_for(worker, 5.0) == 0
+        assert not listening(listen)
 
     asyncio.run(main())
-
