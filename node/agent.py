@@ -49,6 +49,7 @@ from node.probes import Change, Prober, Target, Transition
 from node.probes.prober import ProbeFn
 from node.reconcile import Reconciler, Report
 from node.reconcile import Settings as ReconcileSettings
+from node.rejoin import Rejoin
 from node.rollout import RollbackWrite
 from node.rollout_writes import plan_rollback_write
 from node.rolloutkeeper import RolloutKeeper
@@ -62,7 +63,6 @@ from node.workloads import workloads
 
 log = logging.getLogger("shoal.agent")
 
-REJOIN_INTERVAL_S = 5.0
 SETTLE_TIMEOUT_S = 10.0
 """How long a starting agent waits to rejoin before it places replicas on its own view anyway (a whole cluster
 restarting at once must still come up)."""
@@ -92,6 +92,7 @@ class Agent:
         self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
         self._services: dict[str, tuple[int, ServiceView | None]] = {}  # key -> (generation, decoded)
         self._joined = asyncio.Event()
+        self._rejoin = Rejoin(self._snapshot.peers, clock.now())  # replaced by the seeds and peers at start
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
         dns = (config.dns_address,) if dataplane is not None else ()
@@ -245,23 +246,44 @@ class Agent:
         self._backend.close()  # after the cluster has stopped: nothing writes any more
 
     async def _keep_joined(self, stop: asyncio.Event) -> None:
-        """Join the seeds (flags, then remembered peers); retry while we know no live member."""
+        """Join the seeds (flags, then remembered peers), and keep trying those no known member holds yet, so a
+        cluster that came back up split finds itself whole (node.rejoin)."""
         seeds = list(self.config.join)
         remembered = [p for p in self._snapshot.peers if p not in seeds]
         self._rng.shuffle(remembered)
-        seeds += remembered
-        if not seeds:
+        self._rejoin = Rejoin(seeds + remembered, self._clock.now())
+        if not self._rejoin.pending:
             self._joined.set()  # the first node of a new cluster: nobody else to hear from
-        while seeds and not stop.is_set():
-            if self._alive_peers() or await self.cluster.join(seeds):
-                self._joined.set()
+        while not stop.is_set():
+            await self._rejoin_pass()
+            next_at = self._rejoin.next_at()
+            if next_at is None:
                 return
-            log.warning("no member answered; retrying", extra={"fields": {"seeds": len(seeds)}})
             try:
-                await asyncio.wait_for(stop.wait(), REJOIN_INTERVAL_S)
+                await asyncio.wait_for(stop.wait(), max(0.0, next_at - self._clock.now()))
             except TimeoutError:
                 continue
 
+    async def _rejoin_pass(self) -> None:
+        """Push-pull with each address due (up to three answers, as a join); set `_joined` once any member has
+        answered. An address a member turned out to hold during the pass is skipped: gossip has it."""
+        if self._alive_peers():
+            self._joined.set()
+        due = self._rejoin.due(self._clock.now(), self._known_addresses(), alone=not self._alive_peers())
+        answered = 0
+        for addr in due:
+            if answered >= 3:
+                break
+            if addr in self._known_addresses():
+                continue
+            if await self.cluster.join([addr]):
+                self._rejoin.reached(addr)
+                self._joined.set()
+                answered += 1
+            else:
+                self._rejoin.failed(addr, self._clock.now())
+        if due and not answered and not self._joined.is_set():
+            log.warning("no member answered; retrying", extra={"fields": {"seeds": len(due)}})
     async def _persist_peers(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._dirty.wait()
@@ -270,7 +292,8 @@ class Agent:
             await asyncio.sleep(2.0)  # coalesce bursts of membership changes into one write
 
     def _save_snapshot(self) -> None:
-        peers = tuple(m.addr for m in self._alive_peers())
+        # the peers not reached yet too: an agent restarted while its cluster is split still knows the other side
+        peers = tuple(dict.fromkeys([*(m.addr for m in self._alive_peers()), *self._rejoin.pending]))
         if not peers:
             peers = self._snapshot.peers  # keep the last known peers rather than forgetting them all
         self._snapshot = Snapshot(self.cluster.core.incarnation, peers)
@@ -278,6 +301,10 @@ class Agent:
             save_snapshot(self.config.data_dir, self._snapshot)
         except OSError as exc:
             log.warning("cannot save snapshot", extra={"fields": {"error": exc}})
+
+    def _known_addresses(self) -> set[Address]:
+        """Where gossip knows a member (this node included), in any status: no need to go looking there."""
+        return {m.addr for m in self.cluster.members()}
 
     def _alive_peers(self) -> list[MemberState]:
         me = self.identity.node_id

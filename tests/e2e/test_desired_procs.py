@@ -173,6 +173,32 @@ def test_nothing_accepted_is_lost_when_every_agent_is_killed_at_once(
     assert "was deleted at generation 2 (by n3 at" in deleted
 
 
+def test_a_cluster_restarted_in_two_halves_that_missed_each_other_becomes_one(
+        cluster: list[AgentProc], tmp_path: Path) -> None:
+    agents = cluster
+    for agent in agents:
+        agent.signal(signal.SIGTERM)
+    assert [a.proc.wait(15) for a in agents] == [0] * N  # type: ignore[union-attr]
+    first, second = agents[:2], agents[2:]
+    config = tmp_path / "agent.toml"
+    for agent in first:  # the second half is down: these find each other and nobody else
+        agent.start("--config", str(config))
+    wait_for(lambda: all(a.statuses() == {b.name: "alive" for b in first} for a in first), 30, "the first half")
+    # The second half comes up as if its first attempts had found the first half not listening yet: it remembers
+    # only itself. Only the first half's retries can join the two now.
+    for agent in second:
+        path = agent.data / "snapshot.json"
+        snapshot = json.loads(path.read_text())
+        snapshot["peers"] = [["127.0.0.1", b.port] for b in second if b is not agent]
+        path.write_text(json.dumps(snapshot))
+        agent.start("--config", str(config))
+    wait_for(lambda: bool(second[0].statuses()), 20, "the second half's API")
+    assert apply(second[0], tmp_path, STACK.format(v=1)).returncode == 0  # written on the second half's side
+    healed = wait_for(lambda: all_alive(agents), 60, lambda: f"the two halves to join:\n{views(agents)}")
+    wait_for(lambda: everyone_holds(agents, "web", 1, "reg/web:1"), 30, "the second half's write everywhere")
+    print(f"two halves became one {healed:.2f} s after the second started")
+
+
 def status_keys(agent: AgentProc) -> set[str]:
     """The node-status keys in an agent's store, read from its SQLite file beside the running agent."""
     with sqlite3.connect(f"file:{agent.data / 'store.db'}?mode=ro", uri=True, timeout=5) as db:
