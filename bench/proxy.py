@@ -2,7 +2,8 @@
 
 Method of ../shared/research/proxy.md: a private network namespace (created and deleted here), 3 nginx-light
 backends (1 worker each; `/` a 100-byte body, `/1m` a 1 MiB file), wrk 4.1 with -t1 on CPU0, backends and the
-proxy under test on CPU1 ("the node"), interleaved repetitions, medians. Tests per config and repetition:
+proxy under test on CPU1 ("the node"), interleaved repetitions (even ones in reverse order), medians. Tests per
+config and repetition:
   rps   keep-alive, -c64, DUR s on `/`          -> req/s, p50, p99
   conn  `Connection: close`, -c64, DUR2 s on `/` -> new connections/s
   big   keep-alive, -c16, DUR2 s on `/1m`       -> MiB/s
@@ -14,6 +15,8 @@ Configs:
   shoal-busy-apart    the plain shoal process, while a separate process on the same CPU burns the same CPU
                       (the same work in the agent's own process: the kernel preempts it)
   shoal-asyncio       as shoal, on the stdlib loop (optional; not in the default set)
+  floor               the least a Protocol proxy on uvloop does (bench/proxybench/floor.py; optional): shoal /
+                      floor is what the proxy's features cost, floor / haproxy-tcp what the design can reach
 
 Run as root:  .venv/bin/python bench/proxy.py run [--reps 3] [--dur 10] [--dur2 5] [--configs ...]
 Needs: apt-get install haproxy nginx-light wrk (iproute2, util-linux taskset, curl). Every wrk run is bounded by
@@ -45,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's node.proxy, not an installed copy
 
+from proxybench import floor  # noqa: E402
 from proxybench.measure import cpu_idle_s, cpu_us, first_line, git_commit, interpreter, tree_cpu_us  # noqa: E402
 from proxybench.procs import terminate  # noqa: E402
 from proxybench.report import median, parse_wrk, report, wrk_requests  # noqa: E402
@@ -56,6 +60,7 @@ BACKENDS = [("127.0.0.1", 18081), ("127.0.0.1", 18082), ("127.0.0.1", 18083)]
 URLS = {"haproxy-tcp": "http://127.0.0.1:18100", "shoal": "http://127.0.0.2:18110",
         "shoal-busy-inloop": "http://127.0.0.2:18111", "shoal-busy-apart": "http://127.0.0.2:18110",
         "shoal-asyncio": "http://127.0.0.2:18112", "shoal-base": "http://127.0.0.2:18113",
+        "floor": "http://127.0.0.2:18114",
         "direct": "http://127.0.0.1:18081"}
 DEFAULT_CONFIGS = ["haproxy-tcp", "shoal", "shoal-busy-inloop", "shoal-busy-apart"]
 
@@ -241,6 +246,9 @@ backend bk_tcp
         self.shoal = self.start_shoal("shoal", "127.0.0.2:18110", "uvloop")
         if "shoal-asyncio" in self.args.configs:
             self.start_shoal("shoal-asyncio", "127.0.0.2:18112", "asyncio")
+        if "floor" in self.args.configs:
+            self.start("floor", [self.args.python, str(Path(__file__).resolve()), "floor", "--listen",
+                                 "127.0.0.2:18114", "--backends", ",".join(f"{ip}:{port}" for ip, port in BACKENDS)])
         if getattr(self.args, "base", None):  # `cpu --base TREE`: that tree's proxy, to compare a change against
             backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
             python = self.args.base_python or self.args.python
@@ -285,7 +293,7 @@ backend bk_tcp
         does, and at saturation proxy + backends per request is what decides how many requests get through."""
         a = self.args
         pids = {"haproxy-tcp": self.started["haproxy"].pid, **{name: proc.pid for name, proc in self.started.items()
-                                                                if name.startswith("shoal")}}
+                                                                if name.startswith("shoal") or name == "floor"}}
         backends = [self.started[f"backend{i}"].pid for i in range(1, len(BACKENDS) + 1)]
         for config in a.configs:
             self.ready(config)
@@ -294,7 +302,7 @@ backend bk_tcp
         loads: list[str] = []
         for rep in range(1, a.reps + 1):
             loads.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
-            for config in a.configs:
+            for config in in_order(a.configs, rep):
                 for test, extra in (("rps", ()), ("conn", ("-H", "Connection: close"))):
                     (user0, sys0), other0 = cpu_us(pids[config]), sum(sum(tree_cpu_us(pid)) for pid in backends)
                     idle0 = cpu_idle_s(NODE_CPU)
@@ -359,7 +367,7 @@ backend bk_tcp
         for rep in range(1, a.reps + 1):
             loads.append(" ".join(Path("/proc/loadavg").read_text().split()[:3]))
             print(f"rep {rep}/{a.reps} loadavg {loads[-1]}", file=sys.stderr)
-            for config in a.configs:
+            for config in in_order(a.configs, rep):
                 extra = self.around(config)
                 if extra:
                     self.ready(config)
@@ -374,6 +382,14 @@ backend bk_tcp
                       f"{r['big']['mibps']} MiB/s", file=sys.stderr)
         (self.results / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         report(self.results, a.configs, a.reps, meta)
+
+
+def in_order(configs: list[str], rep: int) -> list[str]:
+    """ABBA: even repetitions run the configs in reverse. A run leaves the machine in a state the next one starts
+    in (TIME_WAIT sockets by the ten thousand after a Connection: close test, warm or cold caches), so a fixed
+    order favours or taxes whichever config always follows another (bench/dataplane.py's fixed order had
+    inflated a ratio from 1.33 to 2.05), and interleaving alone does not undo that."""
+    return list(configs) if rep % 2 else list(reversed(configs))
 
 
 # ------------------------------------------------------------------------------------------------------ CLI ---
@@ -395,7 +411,7 @@ def main() -> None:
     cpu.add_argument("--dur", type=int, default=5, help="each test, s")
     cpu.add_argument("--conns", type=int, default=64)
     cpu.add_argument("--configs", nargs="+", default=["haproxy-tcp", "shoal"],
-                     choices=["haproxy-tcp", "shoal", "shoal-base"])
+                     choices=["haproxy-tcp", "shoal", "shoal-base", "floor"])
     cpu.add_argument("--profile", action="store_true", help="run shoal under cProfile (WORK/shoal.prof)")
     for mode in (run, cpu):
         mode.add_argument("--base", help="a tree (`git archive HEAD bench gossip node | tar -x -C TREE`) whose "
@@ -413,12 +429,17 @@ def main() -> None:
     serve_p.add_argument("--busy-ms", type=float, default=0.0)
     serve_p.add_argument("--busy-every-ms", type=float, default=10.0)
     serve_p.add_argument("--profile", help="write a cProfile of the process here on exit")
+    floor_p = sub.add_parser("floor", help="the floor reference proxy (started by run and cpu)")
+    floor_p.add_argument("--listen", required=True)
+    floor_p.add_argument("--backends", required=True)
     burn_p = sub.add_parser("burn", help="busy work in a process of its own (started by run)")
     burn_p.add_argument("--busy-ms", type=float, default=1.0)
     burn_p.add_argument("--busy-every-ms", type=float, default=10.0)
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)
+    elif args.command == "floor":
+        floor.serve(args.listen, args.backends)
     elif args.command == "burn":
         burn_apart(args)
     else:
