@@ -8,8 +8,10 @@ host-loss test starts the host again. The demo image's /cgi-bin/hostname answers
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +24,7 @@ import pytest
 
 from node import hostnet
 from node.lab import procs
+from node.proxy import proxyv2
 from tests.e2e.conftest import SharedLab
 from tests.e2e.procs import wait_for
 from tests.e2e.test_placement_lab import DEMO_1, apply, names_on, ps, running, settled
@@ -218,6 +221,36 @@ def test_a_killed_data_plane_process_is_replaced_and_a_stopped_agent_leaves_none
         wait_for(lambda: procs.gone(stopped), 10.0, f"h3's data-plane process {stopped} to end with its agent")
     finally:
         lab.run("start", "h3")
+
+
+def test_a_proxy_protocol_service_sees_each_clients_address_through_every_host(lab: SharedLab,
+                                                                             services: list[str]) -> None:
+    """`x-shoal: {proxy_protocol: true}`: the replica's first bytes on every proxied connection are a PROXY v2
+    header naming the client and the address it dialled. The replica here is busybox `nc -e cat`, an echo: what
+    it received comes back, header first."""
+    services.append("echo")
+    apply(lab, "h1", manifest(service_yaml("echo", replicas=1, published=8084, one_per_node=False,
+                                           command='["nc", "-ll", "-p", "8080", "-e", "cat"]',
+                                           extra="    x-shoal: {proxy_protocol: true}\n")))
+    ready(lab, "echo", 1)
+    for host in lab.hosts:
+        dialled = (lab.address(host), 8084)
+        seen: dict[str, Any] = {}
+        wait_for(_refusals_ok(functools.partial(_echoed_through, dialled, seen)), 10.0, f"an echo through {host}")
+        assert seen["header"] == proxyv2.header(seen["client"], dialled), f"through {host}: {seen}"
+        assert seen["rest"] == b"hello\n"
+
+
+def _echoed_through(dialled: tuple[str, int], seen: dict[str, Any]) -> bool:
+    """Send a line through the proxy at `dialled`; True once the echo (a PROXY v2 header for IPv4, 28 bytes, then
+    the line) is back, recording it and our own address in `seen`."""
+    with socket.create_connection(dialled, timeout=5.0) as sock:
+        sock.sendall(b"hello\n")
+        received = b""
+        while len(received) < 28 + 6 and (chunk := sock.recv(4096)):
+            received += chunk
+        seen.update(client=sock.getsockname()[:2], header=received[:28], rest=received[28:])
+    return len(received) >= 28 + 6
 
 
 def data_plane(lab: SharedLab, host: str) -> int | None:
