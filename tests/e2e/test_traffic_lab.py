@@ -253,6 +253,34 @@ def _echoed_through(dialled: tuple[str, int], seen: dict[str, Any]) -> bool:
     return len(received) >= 28 + 6
 
 
+def test_a_connection_to_a_replica_that_leaves_rotation_carries_on(lab: SharedLab, services: list[str]) -> None:
+    """Drain: a replica that turns unready gets no new connections, but one already relayed to it is not cut.
+    Each replica is an echo (busybox `nc -e`) that first says its hostname, so a connection shows where it went."""
+    services.append("held")
+    probe = '    x-shoal:\n      readiness: {exec: {command: ["test", "-f", "/ready"]}, period: 1s, ' \
+            'failure_threshold: 1}\n'
+    command = '["sh", "-c", "touch /ready && exec nc -ll -p 8080 -e sh -c \'hostname; exec cat\'"]'
+    apply(lab, "h1", manifest(service_yaml("held", replicas=2, published=8085, extra=probe, command=command)))
+    rows = ready(lab, "held", 2)
+    through = (lab.address("h1"), 8085)
+    wait_for(_refusals_ok(lambda: len({_greeting(through) for _ in range(4)}) == 2), 10.0, "both echoes via h1")
+    with socket.create_connection(through, timeout=5.0) as held:
+        lines = held.makefile("rb")
+        name = lines.readline().decode().strip()
+        victim = next(r for r in rows if f"held-{r['replica']}" == name)
+        lab.podman(victim["node"], "exec", victim["container"], "rm", "/ready")
+        wait_for(lambda: name not in {_greeting(through) for _ in range(4)}, 10.0, f"{name} out of h1's rotation")
+        for line in (b"still relayed\n", b"both ways\n"):
+            held.sendall(line)
+            assert lines.readline() == line, f"the connection to {name} was cut when it left rotation"
+
+
+def _greeting(address: tuple[str, int]) -> str:
+    """Which echo a new connection through `address` reached (its first line)."""
+    with socket.create_connection(address, timeout=5.0) as sock:
+        return sock.makefile("rb").readline().decode().strip()
+
+
 def data_plane(lab: SharedLab, host: str) -> int | None:
     """The pid of HOST's agent's data-plane process (`python -m node proxy-worker`), if it has one."""
     agent = lab.pid(host)
