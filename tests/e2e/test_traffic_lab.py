@@ -281,6 +281,30 @@ def _greeting(address: tuple[str, int]) -> str:
         return sock.makefile("rb").readline().decode().strip()
 
 
+def test_published_ports_open_and_close_on_every_host_as_services_come_and_go(lab: SharedLab,
+                                                                            services: list[str]) -> None:
+    """Listeners follow the table: a published port opens on every host with its service, moves when the service's
+    port changes, and closes everywhere when the service goes."""
+    services.append("comer")
+    apply(lab, "h1", manifest(service_yaml("comer", replicas=1, published=8086, one_per_node=False)))
+    ready(lab, "comer", 1)
+    wait_for(lambda: all(_answers_at(lab, h, 8086) for h in lab.hosts), 10.0, "8086 on every host")
+    assert not any(_answers_at(lab, h, 8087) for h in lab.hosts)
+    apply(lab, "h1", manifest(service_yaml("comer", replicas=1, published=8087, one_per_node=False)))
+    wait_for(lambda: all(_answers_at(lab, h, 8087) for h in lab.hosts), 30.0, "8087 on every host")
+    wait_for(lambda: not any(_answers_at(lab, h, 8086) for h in lab.hosts), 10.0, "8086 closed on every host")
+    assert lab.shoal("h1", "rm", "comer").returncode == 0
+    wait_for(lambda: not any(_answers_at(lab, h, 8087) for h in lab.hosts), 10.0, "8087 closed on every host")
+
+
+def _answers_at(lab: SharedLab, host: str, port: int) -> bool:
+    """Does HOST accept a connection on PORT now? (Refused, or reset at once, is no.)"""
+    try:
+        return get(f"http://{lab.address(host)}:{port}/cgi-bin/hostname").startswith("comer-")
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def data_plane(lab: SharedLab, host: str) -> int | None:
     """The pid of HOST's agent's data-plane process (`python -m node proxy-worker`), if it has one."""
     agent = lab.pid(host)
