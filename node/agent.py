@@ -252,12 +252,11 @@ class Agent:
         remembered = [p for p in self._snapshot.peers if p not in seeds]
         self._rng.shuffle(remembered)
         self._rejoin = Rejoin(seeds + remembered, self._clock.now())
-        if not self._rejoin.pending:
-            self._joined.set()  # the first node of a new cluster: nobody else to hear from
         while not stop.is_set():
             await self._rejoin_pass()
             next_at = self._rejoin.next_at()
-            if next_at is None:
+            if next_at is None:  # all reached, held by a known member (even this node) or given up; or there were
+                self._joined.set()  # none (a new cluster's first node): nothing left to hear from
                 return
             try:
                 await asyncio.wait_for(stop.wait(), max(0.0, next_at - self._clock.now()))
@@ -284,6 +283,7 @@ class Agent:
                 self._rejoin.failed(addr, self._clock.now())
         if due and not answered and not self._joined.is_set():
             log.warning("no member answered; retrying", extra={"fields": {"seeds": len(due)}})
+
     async def _persist_peers(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._dirty.wait()
