@@ -92,9 +92,9 @@ class Agent:
         self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
         self._services: dict[str, tuple[int, ServiceView | None]] = {}  # key -> (generation, decoded)
         self._joined = asyncio.Event()
-        self._rejoin = Rejoin(self._snapshot.peers, clock.now())  # replaced by the seeds and peers at start
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
+        self._rejoin = Rejoin(self._snapshot.peers, clock.now())  # replaced by the seeds and peers at start
         dns = (config.dns_address,) if dataplane is not None else ()
         self.reconciler = Reconciler(runtime, self._gated_share, self._publish_replicas, clock.wall,
                                      ReconcileSettings(subnet=config.subnet, dns=dns),

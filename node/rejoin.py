@@ -37,7 +37,6 @@ class Rejoin:
 
     def __init__(self, seeds: Iterable[Address], now: float, *, first_retry_s: float = FIRST_RETRY_S,
                  max_retry_s: float = MAX_RETRY_S, give_up_s: float = GIVE_UP_S) -> None:
-        self._first = first_retry_s
         self._max = max_retry_s
         self._give_up = give_up_s
         self._pending = {addr: _Pending(now, now, first_retry_s) for addr in dict.fromkeys(seeds)}

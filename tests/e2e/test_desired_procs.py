@@ -184,8 +184,8 @@ def test_a_cluster_restarted_in_two_halves_that_missed_each_other_becomes_one(
     for agent in first:  # the second half is down: these find each other and nobody else
         agent.start("--config", str(config))
     wait_for(lambda: all(a.statuses() == {b.name: "alive" for b in first} for a in first), 30, "the first half")
-    # The second half comes up as if its first attempts had found the first half not listening yet: it remembers
-    # only itself. Only the first half's retries can join the two now.
+    # The second half comes up as if its first attempts had found the first half not listening yet: each of its
+    # agents remembers only its own half. Only the first half's retries can join the two now.
     for agent in second:
         path = agent.data / "snapshot.json"
         snapshot = json.loads(path.read_text())
