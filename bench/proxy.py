@@ -57,6 +57,7 @@ NS = "shoalpxbench"
 WORK = Path("/tmp/shoal-proxybench")
 CLIENT_CPU, NODE_CPU = 0, 1
 BACKENDS = [("127.0.0.1", 18081), ("127.0.0.1", 18082), ("127.0.0.1", 18083)]
+BACKEND_LIST = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)  # a proxy process's --backends
 URLS = {"haproxy-tcp": "http://127.0.0.1:18100", "shoal": "http://127.0.0.2:18110",
         "shoal-busy-inloop": "http://127.0.0.2:18111", "shoal-busy-apart": "http://127.0.0.2:18110",
         "shoal-asyncio": "http://127.0.0.2:18112", "shoal-base": "http://127.0.0.2:18113",
@@ -248,16 +249,14 @@ backend bk_tcp
             self.start_shoal("shoal-asyncio", "127.0.0.2:18112", "asyncio")
         if "floor" in self.args.configs:
             self.start("floor", [self.args.python, str(Path(__file__).resolve()), "floor", "--listen",
-                                 "127.0.0.2:18114", "--backends", ",".join(f"{ip}:{port}" for ip, port in BACKENDS)])
+                                 "127.0.0.2:18114", "--backends", BACKEND_LIST])
         if getattr(self.args, "base", None):  # `cpu --base TREE`: that tree's proxy, to compare a change against
-            backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
             python = self.args.base_python or self.args.python
             self.start("shoal-base", [python, str(Path(self.args.base) / "bench" / "proxy.py"), "serve",
-                                      "--listen", "127.0.0.2:18113", "--backends", backends])
+                                      "--listen", "127.0.0.2:18113", "--backends", BACKEND_LIST])
 
     def start_shoal(self, name: str, listen: str, loop: str, busy: bool = False) -> subprocess.Popen[bytes]:
-        backends = ",".join(f"{ip}:{port}" for ip, port in BACKENDS)
-        cmd = [self.args.python, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", backends,
+        cmd = [self.args.python, str(Path(__file__).resolve()), "serve", "--listen", listen, "--backends", BACKEND_LIST,
                "--loop", loop]
         if getattr(self.args, "profile", None):
             cmd += ["--profile", str(WORK / f"{name}.prof")]

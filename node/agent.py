@@ -86,7 +86,6 @@ class Agent:
         self.cluster = Cluster(identity=identity, config=config.gossip, settings=settings, clock=clock,
                                rng=rng, on_event=self._on_event, store=self._backend)
         self._api = ApiServer(self, *config.api)
-        self._rng = rng
         self._received: dict[str, tuple[int, float]] = {}
         """key -> (generation, epoch s when this node first held it); only what arrived since start."""
         self._statuses: dict[str, tuple[int, NodeStatus | None]] = {}  # node id -> (generation, decoded)
@@ -94,7 +93,9 @@ class Agent:
         self._joined = asyncio.Event()
         """Set once this agent has exchanged state with a member (or knows none to ask): until then its view of
         members and statuses is its own alone, and placement on it would put every replica here."""
-        self._rejoin = Rejoin(self._snapshot.peers, clock.now())  # replaced by the seeds and peers at start
+        remembered = [p for p in self._snapshot.peers if p not in config.join]
+        rng.shuffle(remembered)
+        self._rejoin = Rejoin([*config.join, *remembered], clock.now())  # the seeds first, then remembered peers
         dns = (config.dns_address,) if dataplane is not None else ()
         self.reconciler = Reconciler(runtime, self._gated_share, self._publish_replicas, clock.wall,
                                      ReconcileSettings(subnet=config.subnet, dns=dns),
@@ -248,10 +249,6 @@ class Agent:
     async def _keep_joined(self, stop: asyncio.Event) -> None:
         """Join the seeds (flags, then remembered peers), and keep trying those no known member holds yet, so a
         cluster that came back up split finds itself whole (node.rejoin)."""
-        seeds = list(self.config.join)
-        remembered = [p for p in self._snapshot.peers if p not in seeds]
-        self._rng.shuffle(remembered)
-        self._rejoin = Rejoin(seeds + remembered, self._clock.now())
         while not stop.is_set():
             await self._rejoin_pass()
             next_at = self._rejoin.next_at()
@@ -266,9 +263,10 @@ class Agent:
     async def _rejoin_pass(self) -> None:
         """Push-pull with each address due (up to three answers, as a join); set `_joined` once any member has
         answered. An address a member turned out to hold during the pass is skipped: gossip has it."""
-        if self._alive_peers():
+        alive = bool(self._alive_peers())
+        if alive:
             self._joined.set()
-        due = self._rejoin.due(self._clock.now(), self._known_addresses(), alone=not self._alive_peers())
+        due = self._rejoin.due(self._clock.now(), self._known_addresses(), alone=not alive)
         answered = 0
         for addr in due:
             if answered >= 3:

@@ -39,12 +39,9 @@ def proxy(config: ProxyConfig | None = None, admit: Callable[[str, str, Address]
 
 async def until(check: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
     """Wait for `check()` to hold, polling every 10 ms, failing after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.01)
+    async def holds() -> bool:
+        return check()
+    await eventually(holds, timeout_s, what)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0,
